@@ -1,0 +1,50 @@
+"""trackbridge: log ML experiments once; store them locally; sync them to the cloud.
+
+>>> import trackbridge as tb
+>>> with tb.start_run(experiment="churn") as run:
+...     run.log_metric("loss", 0.5, step=1)
+"""
+
+from .entities import ArtifactEntry, Experiment, Limits, Metric, Run
+from .errors import (
+    ConfigError,
+    ParamConflictError,
+    RunNotFoundError,
+    TrackbridgeError,
+    ValidationError,
+)
+from .fluent import (
+    active_run,
+    end_run,
+    flush,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    set_tag,
+    set_tags,
+    start_run,
+)
+from .hookspecs import hookimpl
+from .reading import (
+    download_artifacts,
+    get_metric_history,
+    get_run,
+    list_artifacts,
+    search_runs,
+)
+from .run import ActiveRun
+from .version import __version__
+
+__all__ = [
+    "ActiveRun", "ArtifactEntry", "ConfigError", "Experiment", "Limits", "Metric",
+    "ParamConflictError", "Run", "RunNotFoundError", "TrackbridgeError", "ValidationError",
+    "__version__", "active_run", "download_artifacts", "end_run", "flush", "get_metric_history",
+    "get_run", "hookimpl", "list_artifacts", "log_artifact", "log_artifacts", "log_dict",
+    "log_metric", "log_metrics", "log_param", "log_params", "log_text", "search_runs",
+    "set_tag", "set_tags", "start_run",
+]

@@ -1,0 +1,124 @@
+"""The backend interface: the one seam between trackbridge's core and a storage platform.
+
+A backend is deliberately small: it stores and returns what it is given. Everything a
+platform does not differ on (validation, buffering, packing batches to :attr:`limits`,
+walking directories, resuming runs) lives in the core and is written once.
+
+Contract every implementation keeps (``trackbridge.testing.BackendContract`` checks it):
+
+* Ids are strings. ``create_run`` may ignore a suggested ``run_id`` and return its own.
+* ``log_batch`` receives at most what :attr:`limits` allows per batch; metrics are
+  appended (never overwritten), a param re-logged with the same value is a no-op and
+  with a different value raises :class:`~trackbridge.errors.ParamConflictError`, tags are
+  upserted. NaN and +/-inf metric values round-trip.
+* Reads of unknown runs raise :class:`~trackbridge.errors.RunNotFoundError`; of unknown
+  artifacts :class:`~trackbridge.errors.ArtifactNotFoundError`.
+* Errors raised are :class:`~trackbridge.errors.TrackbridgeError` subclasses whose message
+  names the operation, the run or experiment, and the backend, and holds no secret.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .entities import ArtifactEntry, Experiment, Limits, Metric, Param, Run, RunTag
+
+
+class Backend(ABC):
+    """Where runs are stored. Subclasses are registered through ``trackbridge_register_backends``."""
+
+    #: Name used in config files (``backend = "<name>"``); set by each implementation.
+    name: ClassVar[str] = ""
+    #: Keys accepted in the backend's ``[<name>]`` config section (anything else is an error).
+    config_keys: ClassVar[frozenset[str]] = frozenset()
+    #: True when the backend keeps data on this machine (the sync journal is always local).
+    is_local: ClassVar[bool] = False
+
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any]) -> Backend:
+        """Build an instance from the backend's config section (already interpolated)."""
+        return cls(**settings)
+
+    @property
+    @abstractmethod
+    def limits(self) -> Limits:
+        """What this backend accepts per batch, per key/value and per run."""
+
+    def describe(self) -> str:
+        """Where this backend stores data, for messages (never includes a secret)."""
+        return self.name
+
+    # -- write side ------------------------------------------------------------------
+    @abstractmethod
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """Return the experiment called ``name``, creating it if missing (race-safe)."""
+
+    @abstractmethod
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        run_name: str | None,
+        start_time: int,
+        tags: Mapping[str, str],
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run and return it (with its id and ``artifact_uri``)."""
+
+    @abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Store one batch, never larger than :attr:`limits` allows."""
+
+    @abstractmethod
+    def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
+        """Store the file ``local_path`` at ``artifact_path`` (relative, POSIX) in the run.
+
+        The file is streamed, never read whole into memory. An existing file at the same
+        path is replaced.
+        """
+
+    @abstractmethod
+    def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
+        """Set the run's status (and end time when it ends)."""
+
+    # -- read side -------------------------------------------------------------------
+    @abstractmethod
+    def get_experiment(self, name: str) -> Experiment | None:
+        """The experiment called ``name``, or None."""
+
+    @abstractmethod
+    def list_experiments(self) -> list[Experiment]:
+        """All experiments."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, tags and the latest value of each metric."""
+
+    @abstractmethod
+    def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None) -> Iterator[Run]:
+        """Runs of these experiments matching an MLflow-syntax ``filter``, newest first."""
+
+    @abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of ``key``, ordered by step then timestamp."""
+
+    @abstractmethod
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
+        """Direct children of ``path`` (the root when None), with paths relative to the root."""
+
+    @abstractmethod
+    def download_artifact(self, run_id: str, path: str, dst: Path) -> None:
+        """Write the artifact file at ``path`` to the local file ``dst`` (streamed)."""
+
+    def close(self) -> None:
+        """Release connections. The instance is not used afterwards."""

@@ -1,0 +1,161 @@
+"""Find, read and check configuration.
+
+Resolution order: the explicit ``config=`` argument (a path, a dict or a ``Config``), then
+the file named by ``TRACKBRIDGE_CONFIG``, then ``./trackbridge.toml``, then
+``[tool.trackbridge]`` in ``./pyproject.toml``, then the built-in default (the local store
+in ``./tbruns``). ``TRACKBRIDGE_BACKEND`` and ``TRACKBRIDGE_EXPERIMENT`` override the result.
+String values may use ``${VAR}`` and ``${VAR:-default}``. Relative paths are relative to the
+current working directory. Unknown keys are errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_BACKEND = "local"
+DEFAULT_EXPERIMENT = "Default"
+TOP_LEVEL_KEYS = frozenset({"backend", "experiment"})
+#: Keys of ``[local]`` the core owns (the local store is also the journal of every run).
+LOCAL_KEYS = {"path": "tbruns", "flush_interval": 1.0, "buffer_size": 100_000}
+#: Backends published as separate distributions: name -> what to install.
+KNOWN_PLUGINS = {"databricks": "trackbridge-databricks", "azureml": "trackbridge-azureml"}
+_SECRET_WORDS = ("token", "secret", "password", "credential_key", "access_key", "api_key")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A resolved configuration. ``sections`` holds each ``[name]`` table as written."""
+
+    backend: str = DEFAULT_BACKEND
+    experiment: str | None = None
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str = "built-in default"
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The ``[name]`` table with ``${VAR}`` interpolated (only interpolated when asked)."""
+        raw = self.sections.get(name, {})
+        return {k: _interpolate(v, f"{name}.{k}") for k, v in raw.items()}
+
+    def local_settings(self) -> dict[str, Any]:
+        """``[local]`` with defaults filled in."""
+        return {**LOCAL_KEYS, **self.section("local")}
+
+    @property
+    def local_path(self) -> Path:
+        return Path(str(self.local_settings()["path"])).expanduser()
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as a dict with secret-looking values replaced by ``'***'``."""
+        out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment}
+        for name, table in self.sections.items():
+            out[name] = {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
+        out["local"] = {**LOCAL_KEYS, **out.get("local", {})}
+        return out
+
+
+def is_secret_key(key: str) -> bool:
+    """True for config keys whose values must never be shown."""
+    k = key.lower()
+    return any(word in k for word in _SECRET_WORDS)
+
+
+def _interpolate(value: Any, where: str) -> Any:
+    if isinstance(value, str) and "${" in value:
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"config key '{where}' uses ${{{name}}} but environment variable {name} "
+                f"is not set (use ${{{name}:-default}} to give a default)"
+            )
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, list):
+        return [_interpolate(v, where) for v in value]
+    return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
+    top = {k: v for k, v in data.items() if not isinstance(v, Mapping)}
+    sections = {k: dict(v) for k, v in data.items() if isinstance(v, Mapping)}
+    unknown = set(top) - TOP_LEVEL_KEYS
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(sorted(map(repr, unknown)))} in {source}; "
+            f"valid top-level keys: {', '.join(sorted(TOP_LEVEL_KEYS))} "
+            f"(backend settings go in a [<backend>] table)"
+        )
+    backend = _interpolate(top.get("backend", DEFAULT_BACKEND), "backend")
+    experiment = _interpolate(top.get("experiment"), "experiment")
+    for key, value in (("backend", backend), ("experiment", experiment)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"config key '{key}' in {source} must be a non-empty string, "
+                              f"got {value!r}")
+    return Config(backend=backend, experiment=experiment, sections=sections, source=source)
+
+
+def _discover() -> Config:
+    env_path = os.environ.get("TRACKBRIDGE_CONFIG")
+    if env_path:
+        return _from_mapping(_read_toml(Path(env_path)), env_path)
+    local = Path("trackbridge.toml")
+    if local.is_file():
+        return _from_mapping(_read_toml(local), str(local))
+    pyproject = Path("pyproject.toml")
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("trackbridge")
+        if table is not None:
+            return _from_mapping(table, "pyproject.toml [tool.trackbridge]")
+    return Config()
+
+
+def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Config | None = None) -> Config:
+    """Resolve ``config`` (see the module docstring) and apply environment overrides.
+
+    Only the shape is checked here; :func:`trackbridge.registry.check_config` checks the
+    backend sections against the installed backends.
+    """
+    if isinstance(config, Config):
+        resolved = config
+    elif isinstance(config, Mapping):
+        resolved = _from_mapping(config, "config dict")
+    elif config is not None:
+        resolved = _from_mapping(_read_toml(Path(config)), os.fspath(config))
+    else:
+        resolved = _discover()
+    overrides = {}
+    if os.environ.get("TRACKBRIDGE_BACKEND"):
+        overrides["backend"] = os.environ["TRACKBRIDGE_BACKEND"]
+    if os.environ.get("TRACKBRIDGE_EXPERIMENT"):
+        overrides["experiment"] = os.environ["TRACKBRIDGE_EXPERIMENT"]
+    if overrides:
+        resolved = replace(resolved, **overrides)
+    return resolved

@@ -1,0 +1,107 @@
+"""Plain data passed across the backend interface and returned by the read API."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+RUNNING = "RUNNING"
+FINISHED = "FINISHED"
+FAILED = "FAILED"
+KILLED = "KILLED"
+RUN_STATUSES = (RUNNING, FINISHED, FAILED, KILLED)
+TERMINAL_STATUSES = (FINISHED, FAILED, KILLED)
+
+#: Tag names shared with MLflow, so the Databricks / Azure ML UIs show them.
+TAG_RUN_NAME = "mlflow.runName"
+TAG_PARENT_RUN_ID = "mlflow.parentRunId"
+TAG_USER = "mlflow.user"
+TAG_SOURCE_NAME = "mlflow.source.name"
+TAG_SOURCE_TYPE = "mlflow.source.type"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+
+
+class Metric(NamedTuple):
+    """One metric point. ``timestamp`` is ms since the epoch; ``step`` an int >= 0."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+    def same_as(self, other: Metric) -> bool:
+        """Equality that treats NaN as equal to NaN (metric points are data, not numbers)."""
+        if self.key != other.key or self.timestamp != other.timestamp or self.step != other.step:
+            return False
+        if math.isnan(self.value):
+            return math.isnan(other.value)
+        return self.value == other.value
+
+
+class Param(NamedTuple):
+    key: str
+    value: str
+
+
+class RunTag(NamedTuple):
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    name: str
+    artifact_location: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """A run as read back from a backend. ``metrics`` holds the latest value of each key."""
+
+    id: str
+    experiment_id: str
+    experiment: str
+    name: str | None
+    status: str
+    start_time: int
+    end_time: int | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifact_uri: str | None = None
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """One entry of a run's artifact tree; ``path`` is relative to the run's root."""
+
+    path: str
+    is_dir: bool
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one backend accepts. ``None`` means "no limit".
+
+    The core never hands a backend a batch or a value beyond these: batches are packed
+    to the per-batch limits, and keys/values/run totals are checked before sending.
+    """
+
+    max_metrics_per_batch: int = 1000
+    max_params_per_batch: int = 100
+    max_tags_per_batch: int = 100
+    max_entities_per_batch: int = 1000
+    max_batch_bytes: int | None = 1_000_000
+    max_metric_key_length: int = 250
+    max_param_key_length: int = 250
+    max_tag_key_length: int = 250
+    max_param_value_length: int = 6000
+    max_tag_value_length: int = 8000
+    max_params_per_run: int | None = None
+    max_tags_per_run: int | None = None
+    max_metric_points_per_run: int | None = None

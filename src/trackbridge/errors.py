@@ -1,0 +1,51 @@
+"""Every error trackbridge raises on purpose is a subclass of :class:`TrackbridgeError`.
+
+Messages name the offending key or value, the limit that was broken and the backend
+involved, and never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class TrackbridgeError(Exception):
+    """Base class of all trackbridge errors."""
+
+
+class ConfigError(TrackbridgeError):
+    """The configuration is invalid (unknown key, bad value, missing file, unknown backend)."""
+
+
+class ValidationError(TrackbridgeError, ValueError):
+    """A key, value, step or path given to a logging call is not acceptable."""
+
+
+class LimitExceededError(ValidationError):
+    """A value or a run would go past a limit the backend declares."""
+
+
+class ParamConflictError(ValidationError):
+    """A param was logged again with a different value."""
+
+
+class NotFoundError(TrackbridgeError, LookupError):
+    """A run, experiment or artifact does not exist on the backend."""
+
+
+class RunNotFoundError(NotFoundError):
+    """No run with this id exists on the backend."""
+
+
+class ArtifactNotFoundError(NotFoundError):
+    """No artifact at this path exists in the run."""
+
+
+class RunStateError(TrackbridgeError):
+    """The run is not in a state that allows the call (ended, none active, ...)."""
+
+
+class BackendError(TrackbridgeError):
+    """The backend failed to do what was asked; the message says what, where and why."""
+
+
+class StoreError(BackendError):
+    """The local store could not be opened or written."""

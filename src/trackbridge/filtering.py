@@ -1,0 +1,126 @@
+"""MLflow's run filter syntax, evaluated in Python (for backends without a query engine).
+
+``metrics.loss < 0.5 and params.lr = '0.1' and tags.team != 'ml' and attributes.status = 'FINISHED'``
+
+Clauses are joined by ``AND``. Entities: ``metrics``, ``params``, ``tags``, ``attributes``
+(singular forms too); attributes are ``status``, ``run_name``, ``run_id``, ``start_time``,
+``end_time``. Operators: ``= != < <= > >=`` for numbers, ``= != LIKE ILIKE IN`` for strings.
+Keys with special characters go in backquotes or double quotes. Remote backends get the
+string unchanged: the MLflow service parses it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .entities import Run
+from .errors import ValidationError
+
+_ENTITY = {
+    "metric": "metrics", "metrics": "metrics", "param": "params", "params": "params",
+    "parameter": "params", "parameters": "params", "tag": "tags", "tags": "tags",
+    "attribute": "attributes", "attributes": "attributes", "attr": "attributes", "run": "attributes",
+}
+_ATTRIBUTES = {"status", "run_name", "run_id", "start_time", "end_time"}
+_CLAUSE = re.compile(
+    r"""\s*(?P<entity>\w+)\.(?P<key>`[^`]+`|"[^"]+"|[\w./\-:]+)\s*
+    (?P<op>!=|<=|>=|=|<|>|\bnot\s+like\b|\bilike\b|\blike\b|\bnot\s+in\b|\bin\b)\s*
+    (?P<value>'(?:[^']|'')*'|"[^"]*"|\([^)]*\)|[-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_NUM_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+def _like(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    body = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", flags | re.DOTALL)
+
+
+def _literal(text: str) -> Any:
+    if text.startswith("'"):
+        return text[1:-1].replace("''", "'")
+    if text.startswith('"'):
+        return text[1:-1]
+    if text.startswith("("):
+        return [_literal(p.strip()) for p in re.findall(r"'(?:[^']|'')*'|\"[^\"]*\"|[^,\s]+",
+                                                          text[1:-1])]
+    return float(text)
+
+
+def _split_and(text: str) -> list[str]:
+    parts, depth, quote, start = [], 0, "", 0
+    lowered = text.lower()
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"`":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0 and lowered.startswith(" and ", i):
+            parts.append(text[start:i])
+            start = i + 5
+            i += 4
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def compile_filter(filter: str | None, backend: str = "local") -> Callable[[Run], bool]:
+    """A predicate on :class:`Run` for ``filter``; a bad filter is a ValidationError."""
+    if not filter or not filter.strip():
+        return lambda run: True
+    checks = [_clause(part, filter, backend) for part in _split_and(filter)]
+    return lambda run: all(check(run) for check in checks)
+
+
+def _clause(text: str, whole: str, backend: str) -> Callable[[Run], bool]:
+    m = _CLAUSE.fullmatch(text)
+    entity = _ENTITY.get(m.group("entity").lower()) if m else None
+    if not m or entity is None:
+        raise ValidationError(
+            f"cannot parse filter clause {text.strip()!r} in {whole!r} ({backend}); expected "
+            "e.g. metrics.loss < 0.5, params.lr = '0.1', tags.team = 'ml', "
+            "attributes.status = 'FINISHED'"
+        )
+    key = m.group("key").strip("`\"")
+    op = " ".join(m.group("op").lower().split())
+    value = _literal(m.group("value"))
+    if entity == "attributes" and key not in _ATTRIBUTES:
+        raise ValidationError(
+            f"unknown attribute {key!r} in filter {whole!r}; known: {', '.join(sorted(_ATTRIBUTES))}"
+        )
+
+    def get(run: Run) -> Any:
+        if entity == "attributes":
+            return {"status": run.status, "run_name": run.name, "run_id": run.id,
+                    "start_time": run.start_time, "end_time": run.end_time}[key]
+        return getattr(run, entity).get(key)
+
+    if op in ("like", "ilike", "not like"):
+        rx = _like(str(value), re.IGNORECASE if op == "ilike" else 0)
+        negate = op == "not like"
+        return lambda run: (v := get(run)) is not None and bool(rx.match(str(v))) != negate
+    if op in ("in", "not in"):
+        options = {str(v) for v in value} if isinstance(value, list) else {str(value)}
+        negate = op == "not in"
+        return lambda run: (v := get(run)) is not None and (str(v) in options) != negate
+    compare = _NUM_OPS[op]
+    if isinstance(value, float) or entity == "metrics":
+        def numeric(run: Run) -> bool:
+            v = get(run)
+            try:
+                return v is not None and compare(float(v), float(value))
+            except (TypeError, ValueError):
+                return False
+        return numeric
+    return lambda run: (v := get(run)) is not None and compare(str(v), value)

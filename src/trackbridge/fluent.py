@@ -1,0 +1,228 @@
+"""``tb.start_run`` and the module-level logging calls that act on the active run."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .config import Config, load_config
+from .entities import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    RUNNING,
+    TAG_PARENT_RUN_ID,
+    TAG_RUN_NAME,
+)
+from .errors import RunStateError
+from .plugins import load_plugins
+from .registry import open_backend
+from .run import ActiveRun
+from .validation import check_key, check_value
+from .writer import RunWriter
+
+ConfigArg = str | os.PathLike[str] | Mapping[str, Any] | Config | None
+
+_stack: list[ActiveRun] = []  # runs started and not ended, innermost last
+_stack_lock = threading.Lock()
+_uncaught: list[type[BaseException]] = []
+
+_ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucky",
+               "merry", "nimble", "proud", "quick", "silent", "sunny", "tidy", "vivid", "witty")
+_NOUNS = ("otter", "falcon", "panda", "lynx", "heron", "koala", "mole", "newt", "orca", "puma",
+          "raven", "seal", "tapir", "wolf", "yak", "zebra", "bison", "crane")
+
+
+def _random_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(100, 999)}"
+
+
+def _context_tags() -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for result in reversed(load_plugins().hook.trackbridge_run_context()):
+        if result:
+            tags.update({k: str(v) for k, v in result.items()})
+    return tags
+
+
+def start_run(
+    experiment: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    config: ConfigArg = None,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    nested: bool = False,
+) -> ActiveRun:
+    """Start (or with ``run_id``, resume) a run and make it the active run.
+
+    ``experiment`` defaults to the config's ``experiment``, then ``"Default"``.
+    ``parent_run_id`` makes a nested run; ``nested=True`` nests under the active run.
+    Starting a second run while one is active needs ``nested=True`` or ``parent_run_id``.
+    """
+    cfg = load_config(config)
+    backend = open_backend(cfg)
+    with _stack_lock:
+        active = _stack[-1] if _stack else None
+    if active is not None and parent_run_id is None and run_id is None:
+        if not nested:
+            raise RunStateError(
+                f"run {active.id} is already active; end it first, or pass nested=True "
+                f"(or parent_run_id=...) to start a child run"
+            )
+        parent_run_id = active.id
+    settings = cfg.local_settings()
+    limits, where = backend.limits, backend.describe()
+    if run_id is not None:
+        info = backend.get_run(run_id)
+        backend.update_run(run_id, status=RUNNING)
+        if tags:
+            extra = {check_key("tag", k, limits.max_tag_key_length, where):
+                     check_value("tag", k, v, limits.max_tag_value_length, where)
+                     for k, v in tags.items()}
+            info.tags.update(extra)
+        else:
+            extra = {}
+    else:
+        name = experiment or cfg.experiment or "Default"
+        exp = backend.get_or_create_experiment(name)
+        run_name = run_name or _random_name()
+        all_tags = _context_tags()
+        for key, value in (tags or {}).items():
+            check_key("tag", key, limits.max_tag_key_length, where)
+            all_tags[key] = check_value("tag", key, value, limits.max_tag_value_length, where)
+        all_tags[TAG_RUN_NAME] = run_name
+        if parent_run_id:
+            all_tags[TAG_PARENT_RUN_ID] = parent_run_id
+        info = backend.create_run(
+            exp.id, run_name=run_name, start_time=time.time_ns() // 1_000_000, tags=all_tags,
+            parent_run_id=parent_run_id,
+        )
+        extra = {}
+    writer = RunWriter(
+        backend, info.id, flush_interval=float(settings["flush_interval"]),
+        buffer_size=int(settings["buffer_size"]),
+    )
+    run = ActiveRun(info, backend, writer, on_end=_forget)
+    if extra:
+        run.set_tags(extra)
+    with _stack_lock:
+        _stack.append(run)
+    _install_exit_hooks()
+    return run
+
+
+def _forget(run: ActiveRun) -> None:
+    with _stack_lock:
+        if run in _stack:
+            _stack.remove(run)
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost run started and not yet ended, or None."""
+    with _stack_lock:
+        return _stack[-1] if _stack else None
+
+
+def live_runs() -> list[ActiveRun]:
+    with _stack_lock:
+        return list(_stack)
+
+
+def _require_active() -> ActiveRun:
+    run = active_run()
+    if run is None:
+        raise RunStateError("no active run: call tb.start_run() first")
+    return run
+
+
+def log_param(key: str, value: Any) -> None:
+    _require_active().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    _require_active().log_params(params)
+
+
+def log_metric(key: str, value: float, step: int | None = 0, timestamp: int | None = None) -> None:
+    _require_active().log_metric(key, value, step, timestamp)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = 0,
+                timestamp: int | None = None) -> None:
+    _require_active().log_metrics(metrics, step, timestamp)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _require_active().set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    _require_active().set_tags(tags)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    _require_active().log_artifact(local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    _require_active().log_artifacts(local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    _require_active().log_text(text, artifact_file)
+
+
+def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> None:
+    _require_active().log_dict(dictionary, artifact_file)
+
+
+def flush() -> None:
+    """Flush every live run."""
+    for run in live_runs():
+        run.flush()
+
+
+def end_run(status: str = FINISHED) -> None:
+    """End the active run (a no-op when there is none)."""
+    run = active_run()
+    if run is not None:
+        run.end(status)
+
+
+# -- interpreter exit ---------------------------------------------------------------------
+_hooks_installed = False
+
+
+def _install_exit_hooks() -> None:
+    """Once per process: remember an uncaught exception; at exit flush and end live runs."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    previous = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):  # type: ignore[no-untyped-def]
+        _uncaught.append(exc_type)
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    atexit.register(_end_all_at_exit)
+
+
+def _end_all_at_exit() -> None:
+    status = FINISHED
+    if _uncaught:
+        status = KILLED if issubclass(_uncaught[-1], KeyboardInterrupt) else FAILED
+    for run in reversed(live_runs()):
+        try:
+            run.end(status)
+        except Exception as exc:  # report, keep ending the others
+            print(f"trackbridge: could not end run {run.id} at exit: {exc}", file=sys.stderr)
+

@@ -1,0 +1,37 @@
+"""The hooks a trackbridge plugin can implement. Plugins use ``trackbridge.hookimpl``."""
+
+from __future__ import annotations
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("trackbridge")
+hookimpl = HookimplMarker("trackbridge")
+
+
+@hookspec
+def trackbridge_register_backends(register):
+    """Offer backends: call ``register(BackendClass)`` once per class.
+
+    The class subclasses ``trackbridge.backend.Backend`` and sets ``name`` (the value of
+    ``backend = "..."`` in config) and ``config_keys``. Import heavy SDKs inside the class's
+    methods, not at module level: this hook runs on every ``import``-time plugin load.
+    """
+
+
+@hookspec
+def trackbridge_run_context():
+    """Return a dict of default tags for a new run (or None).
+
+    Called once per new run; results of all plugins are merged, and tags the user passes
+    to ``start_run`` win over them.
+    """
+
+
+@hookspec
+def trackbridge_doctor_checks(backend, config):
+    """Return a list of ``trackbridge.doctor.Check`` results for ``trackbridge doctor``.
+
+    ``backend`` is the configured backend instance, ``config`` the resolved ``Config``.
+    Implementations check only backends they own (compare ``backend.name``) and return
+    None for others.
+    """

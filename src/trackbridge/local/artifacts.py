@@ -1,0 +1,65 @@
+"""Content-addressed blob storage for the local store.
+
+A file lives once under ``<root>/artifacts/<sha[:2]>/<sha>`` however many runs log it.
+Files are hashed while they are copied (streamed, 1 MiB at a time) into a temp file in the
+same directory tree, then renamed into place, so a blob is either whole or absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+CHUNK = 1024 * 1024
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+
+    def path_of(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def put(self, source: Path) -> tuple[str, int]:
+        """Copy ``source`` in; return (sha256, size). Never holds the whole file in memory."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="blob-")
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            final = self.path_of(sha)
+            if final.exists():
+                os.unlink(tmp_name)
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_name, final)
+            return sha, size
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+
+    def copy_out(self, sha256: str, dst: Path) -> None:
+        """Write the blob to ``dst`` (atomically: temp file then rename)."""
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
+        try:
+            with os.fdopen(fd, "wb") as out, open(self.path_of(sha256), "rb") as src:
+                shutil.copyfileobj(src, out, CHUNK)
+            os.replace(tmp_name, dst)
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise

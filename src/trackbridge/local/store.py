@@ -1,0 +1,368 @@
+"""The local backend: runs in SQLite (``<root>/trackbridge.db``), files content-addressed.
+
+Several processes may write one root at once: the database runs in WAL mode, every write
+is a ``BEGIN IMMEDIATE`` transaction and waits (``busy_timeout``) rather than failing with
+"database is locked". Each thread of each process has its own connection.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..backend import Backend
+from ..entities import (
+    KILLED,
+    RUNNING,
+    ArtifactEntry,
+    Experiment,
+    Limits,
+    Metric,
+    Param,
+    Run,
+    RunTag,
+)
+from ..errors import (
+    ArtifactNotFoundError,
+    ParamConflictError,
+    RunNotFoundError,
+    StoreError,
+)
+from ..filtering import compile_filter
+from .artifacts import BlobStore
+from .liveness import HOST, is_alive, process_start_marker
+from .schema import migrate
+
+BUSY_TIMEOUT_S = 120.0
+#: SQLite has no request size: big batches just mean fewer transactions.
+LOCAL_LIMITS = Limits(
+    max_metrics_per_batch=50_000,
+    max_params_per_batch=10_000,
+    max_tags_per_batch=10_000,
+    max_entities_per_batch=70_000,
+    max_batch_bytes=None,
+)
+_RUN_COLUMNS = (
+    "r.run_pk, r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_time, r.end_time, "
+    "r.parent_run_id, r.host, r.pid, r.pid_started"
+)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _value(v: float | None) -> float:
+    return float("nan") if v is None else v
+
+
+class LocalBackend(Backend):
+    """The embedded default backend. ``path`` is the store's root directory."""
+
+    name: ClassVar[str] = "local"
+    config_keys: ClassVar[frozenset[str]] = frozenset({"path"})
+    is_local: ClassVar[bool] = True
+
+    def __init__(self, path: str | os.PathLike[str] = "tbruns") -> None:
+        self.root = Path(path).expanduser().resolve()
+        self.db_path = self.root / "trackbridge.db"
+        self.blobs = BlobStore(self.root / "artifacts")
+        self._tls = threading.local()
+        self._conn()  # create + migrate now, so a broken store fails at open
+
+    def describe(self) -> str:
+        return f"local store {self.root}"
+
+    @property
+    def limits(self) -> Limits:
+        return LOCAL_LIMITS
+
+    # -- connections -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._tls, "conn", None)
+        if conn is not None and self._tls.pid == os.getpid():
+            return conn
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn, str(self.db_path))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the local store at {self.db_path}: {exc}") from exc
+        self._tls.conn, self._tls.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the local store at {self.db_path}: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._tls, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._tls.conn = None
+
+    def _run_pk(self, conn: sqlite3.Connection, run_id: str) -> int:
+        row = conn.execute("SELECT run_pk FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"run {run_id!r} not found in the {self.describe()}")
+        return row[0]
+
+    # -- write side ----------------------------------------------------------------------
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO experiments(name, created_time) VALUES (?, ?)",
+                (name, _now_ms()),
+            )
+        found = self.get_experiment(name)
+        assert found is not None
+        return found
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        run_name: str | None,
+        start_time: int,
+        tags: Mapping[str, str],
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        run_id = run_id or uuid.uuid4().hex
+        pid = os.getpid()
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO runs(run_id, experiment_id, name, status, start_time, parent_run_id,"
+                " host, pid, pid_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, int(experiment_id), run_name, RUNNING, start_time, parent_run_id,
+                 HOST, pid, process_start_marker(pid)),
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO tags(run_pk, key, value) VALUES (?, ?, ?)",
+                [(cur.lastrowid, k, v) for k, v in tags.items()],
+            )
+        return self.get_run(run_id)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        conflicts: list[str] = []
+        with self._write() as conn:
+            pk = self._run_pk(conn, run_id)
+            if metrics:
+                conn.executemany(
+                    f"INSERT INTO metrics(run_pk, key, value, timestamp, step) "
+                    f"VALUES ({pk}, ?, ?, ?, ?)",
+                    metrics,
+                )
+                latest: dict[str, Metric] = {}
+                for point in metrics:
+                    best = latest.get(point[0])
+                    if best is None or (point[3], point[2]) >= (best[3], best[2]):
+                        latest[point[0]] = point
+                conn.executemany(
+                    f"INSERT INTO latest_metrics(run_pk, key, value, timestamp, step) "
+                    f"VALUES ({pk}, ?, ?, ?, ?) ON CONFLICT(run_pk, key) DO UPDATE SET "
+                    "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step "
+                    "WHERE (excluded.step, excluded.timestamp) >= "
+                    "(latest_metrics.step, latest_metrics.timestamp)",
+                    latest.values(),
+                )
+            if params:
+                existing = dict(
+                    conn.execute("SELECT key, value FROM params WHERE run_pk = ?", (pk,))
+                )
+                fresh = []
+                for key, value in params:
+                    old = existing.get(key)
+                    if old is None:
+                        existing[key] = value
+                        fresh.append((pk, key, value))
+                    elif old != value:
+                        conflicts.append(f"{key!r}: logged {old!r}, now {value!r}")
+                conn.executemany("INSERT INTO params(run_pk, key, value) VALUES (?, ?, ?)", fresh)
+            if tags:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO tags(run_pk, key, value) VALUES (?, ?, ?)",
+                    [(pk, k, v) for k, v in tags],
+                )
+        if conflicts:
+            raise ParamConflictError(
+                f"param value(s) of run {run_id} cannot change: {'; '.join(conflicts)} "
+                f"({self.describe()}); the rest of the batch was stored"
+            )
+
+    def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
+        sha, size = self.blobs.put(Path(local_path))
+        with self._write() as conn:
+            pk = self._run_pk(conn, run_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO artifacts(run_pk, path, sha256, size) VALUES (?, ?, ?, ?)",
+                (pk, artifact_path, sha, size),
+            )
+
+    def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
+        with self._write() as conn:
+            pk = self._run_pk(conn, run_id)
+            if status == RUNNING:  # (re)opened by this process: it is the writer now
+                pid = os.getpid()
+                conn.execute(
+                    "UPDATE runs SET status = ?, end_time = NULL, host = ?, pid = ?, "
+                    "pid_started = ? WHERE run_pk = ?",
+                    (status, HOST, pid, process_start_marker(pid), pk),
+                )
+            else:
+                conn.execute(
+                    "UPDATE runs SET status = ?, end_time = ? WHERE run_pk = ?",
+                    (status, end_time, pk),
+                )
+
+    # -- read side -----------------------------------------------------------------------
+    def get_experiment(self, name: str) -> Experiment | None:
+        row = self._conn().execute(
+            "SELECT experiment_id, name FROM experiments WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else self._experiment(row)
+
+    def _experiment(self, row: tuple[Any, ...]) -> Experiment:
+        return Experiment(id=str(row[0]), name=row[1], artifact_location=str(self.blobs.root))
+
+    def list_experiments(self) -> list[Experiment]:
+        rows = self._conn().execute("SELECT experiment_id, name FROM experiments ORDER BY name")
+        return [self._experiment(r) for r in rows]
+
+    def _reap_if_dead(self, row: tuple[Any, ...]) -> tuple[str, int | None]:
+        """A RUNNING run whose writer died on this host is reported (and stored) KILLED."""
+        status, end_time, host, pid, marker = row[5], row[7], row[9], row[10], row[11]
+        if status != RUNNING or host != HOST or pid is None or is_alive(pid, marker):
+            return status, end_time
+        end_time = _now_ms()
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, end_time = ? WHERE run_pk = ? AND status = ?",
+                (KILLED, end_time, row[0], RUNNING),
+            )
+        return KILLED, end_time
+
+    def _run(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> Run:
+        pk = row[0]
+        status, end_time = self._reap_if_dead(row)
+        return Run(
+            id=row[1],
+            experiment_id=str(row[2]),
+            experiment=row[3],
+            name=row[4],
+            status=status,
+            start_time=row[6],
+            end_time=end_time,
+            params=dict(conn.execute("SELECT key, value FROM params WHERE run_pk = ?", (pk,))),
+            metrics={
+                k: _value(v)
+                for k, v in conn.execute(
+                    "SELECT key, value FROM latest_metrics WHERE run_pk = ?", (pk,)
+                )
+            },
+            tags=dict(conn.execute("SELECT key, value FROM tags WHERE run_pk = ?", (pk,))),
+            artifact_uri=f"{self.blobs.root.as_uri()}#run={row[1]}",
+            parent_run_id=row[8],
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        conn = self._conn()
+        row = conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e USING (experiment_id) "
+            "WHERE r.run_id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"run {run_id!r} not found in the {self.describe()}")
+        return self._run(conn, row)
+
+    def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None) -> Iterator[Run]:
+        matches = compile_filter(filter, backend=self.describe())
+        conn = self._conn()
+        if experiment_ids:
+            marks = ",".join("?" * len(experiment_ids))
+            where, args = f"WHERE r.experiment_id IN ({marks})", [int(i) for i in experiment_ids]
+        else:
+            where, args = "", []
+        rows = conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e USING (experiment_id) "
+            f"{where} ORDER BY r.start_time DESC, r.run_pk DESC",
+            args,
+        ).fetchall()
+        for row in rows:
+            run = self._run(conn, row)
+            if matches(run):
+                yield run
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        conn = self._conn()
+        pk = self._run_pk(conn, run_id)
+        rows = conn.execute(
+            "SELECT key, value, timestamp, step FROM metrics WHERE run_pk = ? AND key = ? "
+            "ORDER BY step, timestamp, seq",
+            (pk, key),
+        )
+        return [Metric(k, _value(v), ts, s) for k, v, ts, s in rows]
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
+        conn = self._conn()
+        pk = self._run_pk(conn, run_id)
+        prefix = f"{path.strip('/')}/" if path else ""
+        rows = conn.execute(
+            "SELECT path, size FROM artifacts WHERE run_pk = ? AND substr(path, 1, ?) = ? "
+            "ORDER BY path",
+            (pk, len(prefix), prefix),
+        )
+        entries: dict[str, ArtifactEntry] = {}
+        for full, size in rows:
+            rest = full[len(prefix):]
+            head, sep, _ = rest.partition("/")
+            child = prefix + head
+            if sep:
+                entries.setdefault(child, ArtifactEntry(child, True, None))
+            else:
+                entries[child] = ArtifactEntry(child, False, size)
+        return sorted(entries.values(), key=lambda e: e.path)
+
+    def download_artifact(self, run_id: str, path: str, dst: Path) -> None:
+        conn = self._conn()
+        pk = self._run_pk(conn, run_id)
+        row = conn.execute(
+            "SELECT sha256 FROM artifacts WHERE run_pk = ? AND path = ?", (pk, path)
+        ).fetchone()
+        if row is None:
+            raise ArtifactNotFoundError(
+                f"no artifact {path!r} in run {run_id} ({self.describe()})"
+            )
+        self.blobs.copy_out(row[0], Path(dst))

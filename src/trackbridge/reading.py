@@ -1,0 +1,91 @@
+"""Read runs back from any backend: ``tb.get_run``, ``tb.search_runs`` and friends.
+
+Every call takes ``config=`` to say which backend to read (resolved as for ``start_run``).
+Reading a run that this process is still logging flushes it first, so reads see writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .backend import Backend
+from .entities import ArtifactEntry, Metric, Run
+from .errors import ArtifactNotFoundError, NotFoundError
+from .fluent import ConfigArg, live_runs
+from .config import load_config
+from .registry import open_backend
+from .validation import check_artifact_path
+
+
+def _backend(config: ConfigArg, run_id: str | None = None) -> Backend:
+    backend = open_backend(load_config(config))
+    for run in live_runs():
+        if run_id is None or run.id == run_id:
+            run.flush()
+    return backend
+
+
+def get_run(run_id: str, config: ConfigArg = None) -> Run:
+    """The run with its params, tags and the latest value of each metric."""
+    return _backend(config, run_id).get_run(run_id)
+
+
+def search_runs(
+    experiment: str | Sequence[str] | None = None, filter: str | None = None,
+    config: ConfigArg = None,
+) -> list[Run]:
+    """Runs of ``experiment`` (a name or names; all when None), newest first.
+
+    ``filter`` uses MLflow's syntax, e.g. ``"metrics.acc > 0.9 and params.depth = '3'"``.
+    """
+    backend = _backend(config)
+    if experiment is None:
+        ids = [e.id for e in backend.list_experiments()]
+        if not ids:
+            return []
+    else:
+        names = [experiment] if isinstance(experiment, str) else list(experiment)
+        ids = []
+        for name in names:
+            found = backend.get_experiment(name)
+            if found is None:
+                raise NotFoundError(f"experiment {name!r} not found in the {backend.describe()}")
+            ids.append(found.id)
+    return list(backend.search_runs(ids, filter))
+
+
+def get_metric_history(run_id: str, key: str, config: ConfigArg = None) -> list[Metric]:
+    """Every point of ``key`` (``.key .value .timestamp .step``), by step then timestamp."""
+    return _backend(config, run_id).get_metric_history(run_id, key)
+
+
+def list_artifacts(run_id: str, path: str | None = None, config: ConfigArg = None
+                   ) -> list[ArtifactEntry]:
+    """Direct children of ``path`` in the run's artifacts (``.path .is_dir .size``)."""
+    folder = check_artifact_path(path) or None
+    return _backend(config, run_id).list_artifacts(run_id, folder)
+
+
+def download_artifacts(run_id: str, path: str, dst: str | Path, config: ConfigArg = None) -> Path:
+    """Copy the artifact file or directory ``path`` ('' for all) into ``dst``.
+
+    Returns the local path of what was downloaded (``dst/<path>``).
+    """
+    backend = _backend(config, run_id)
+    rel = check_artifact_path(path)
+    dst = Path(dst)
+    entries = backend.list_artifacts(run_id, rel or None)
+    if not entries:
+        if not rel:
+            raise ArtifactNotFoundError(f"run {run_id} has no artifacts ({backend.describe()})")
+        backend.download_artifact(run_id, rel, dst / rel)  # a file, or ArtifactNotFoundError
+        return dst / rel
+    pending = list(entries)
+    while pending:
+        entry = pending.pop()
+        if entry.is_dir:
+            pending.extend(backend.list_artifacts(run_id, entry.path))
+        else:
+            backend.download_artifact(run_id, entry.path, dst / entry.path)
+    return dst / rel if rel else dst

@@ -1,0 +1,292 @@
+"""The handle a training script logs through: validation at the call site, then the buffer."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .backend import Backend
+from .entities import FAILED, FINISHED, KILLED, RUN_STATUSES, RUNNING, Param, Run, RunTag
+from .errors import LimitExceededError, ParamConflictError, RunStateError, ValidationError
+from .validation import (
+    check_artifact_path,
+    check_key,
+    check_metric_value,
+    check_step,
+    check_timestamp,
+    check_value,
+)
+from .writer import RunWriter
+
+_time_ns = time.time_ns
+
+
+class ActiveRun:
+    """A run being logged to. Use as a context manager, or call :meth:`end`.
+
+    Logging calls return as soon as the value is checked and buffered; the writer thread
+    stores it. ``step`` defaults to 0 and ``timestamp`` to now (ms since epoch), as in MLflow.
+    """
+
+    def __init__(
+        self,
+        info: Run,
+        backend: Backend,
+        writer: RunWriter,
+        on_end: Callable[[ActiveRun], None] | None = None,
+    ) -> None:
+        self.id: str = info.id
+        self.name: str | None = info.name
+        self.experiment: str = info.experiment
+        self.experiment_id: str = info.experiment_id
+        self.parent_run_id: str | None = info.parent_run_id
+        self.artifact_uri: str | None = info.artifact_uri
+        self.status: str = RUNNING
+        self.backend = backend
+        self._writer = writer
+        self._limits = backend.limits
+        self._where = backend.describe()
+        self._params: dict[str, str] = dict(info.params)
+        self._tags: dict[str, str] = dict(info.tags)
+        self._metric_keys: set[str] = set(info.metrics)
+        self._points = 0
+        self._ended = False
+        self._on_end = on_end
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun id={self.id} name={self.name!r} experiment={self.experiment!r} " \
+               f"status={self.status}>"
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            status = FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = KILLED
+        else:
+            status = FAILED
+        self.end(status, _raise_errors=exc_type is None)
+
+    # -- metrics: the hot path ------------------------------------------------------------
+    def log_metric(
+        self, key: str, value: float, step: int | None = 0, timestamp: int | None = None
+    ) -> None:
+        """Buffer one point. Checks are cached per key so a repeated key costs a set lookup."""
+        writer = self._writer
+        if writer.error is not None or self._ended:
+            self._raise_state()
+        if key not in self._metric_keys:
+            self._new_metric_key(key)
+        if type(value) is not float and type(value) is not int:
+            value = check_metric_value(key, value)
+        if step is None:
+            step = 0
+        elif type(step) is not int or step < 0:
+            step = check_step(key, step)
+        if timestamp is None:
+            timestamp = _time_ns() // 1_000_000
+        elif type(timestamp) is not int or timestamp < 0:
+            timestamp = check_timestamp(key, timestamp)
+        if self._limits.max_metric_points_per_run is not None:
+            self._count_points(1)
+        with writer.lock:
+            buf = writer.metrics
+            buf.append((key, value, timestamp, step))
+            waiting = len(buf)
+        if waiting >= writer.batch_size:
+            writer.full()
+
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int | None = 0, timestamp: int | None = None
+    ) -> None:
+        """Buffer several points sharing one step and timestamp (all checked first)."""
+        if timestamp is None:
+            timestamp = _time_ns() // 1_000_000
+        for key, value in metrics.items():  # validate all before buffering any
+            if key not in self._metric_keys:
+                self._new_metric_key(key)
+            check_metric_value(key, value)
+        for key, value in metrics.items():
+            self.log_metric(key, value, step, timestamp)
+
+    def _new_metric_key(self, key: str) -> None:
+        check_key("metric", key, self._limits.max_metric_key_length, self._where)
+        self._metric_keys.add(key)
+
+    def _count_points(self, n: int) -> None:
+        limit = self._limits.max_metric_points_per_run
+        if limit is not None and self._points + n > limit:
+            raise LimitExceededError(
+                f"run {self.id} would have more than {limit} metric points; the "
+                f"{self._where} backend allows at most {limit} per run"
+            )
+        self._points += n
+
+    def _raise_state(self) -> None:
+        self._writer.raise_error()
+        if self._ended:
+            raise RunStateError(f"run {self.id} has ended ({self.status}); start a new run "
+                                f"or resume it with start_run(run_id={self.id!r})")
+
+    # -- params and tags ------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        """Log a param; the same value again is a no-op, a different one ParamConflictError."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log several params at once: all are checked before any is buffered."""
+        self._raise_state()
+        limits = self._limits
+        fresh: dict[str, str] = {}
+        for key, value in params.items():
+            check_key("param", key, limits.max_param_key_length, self._where)
+            text = check_value("param", key, value, limits.max_param_value_length, self._where)
+            old = self._params.get(key, fresh.get(key))
+            if old is not None and old != text:
+                raise ParamConflictError(
+                    f"param {key!r} of run {self.id} was logged as {old!r}; it cannot change "
+                    f"to {text!r} (params are immutable, as in MLflow)"
+                )
+            if old is None:
+                fresh[key] = text
+        limit = limits.max_params_per_run
+        if limit is not None and len(self._params) + len(fresh) > limit:
+            raise LimitExceededError(
+                f"run {self.id} would have {len(self._params) + len(fresh)} params; the "
+                f"{self._where} backend allows at most {limit} per run (while logging "
+                f"{', '.join(map(repr, list(fresh)[:5]))})"
+            )
+        if fresh:
+            self._params.update(fresh)
+            with self._writer.lock:
+                self._writer.params.extend(Param(k, v) for k, v in fresh.items())
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags (a tag can be overwritten); all are checked before any is buffered."""
+        self._raise_state()
+        checked = self._check_tags(tags)
+        self._tags.update(checked)
+        with self._writer.lock:
+            self._writer.tags.extend(RunTag(k, v) for k, v in checked.items())
+
+    def _check_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
+        limits = self._limits
+        checked = {
+            check_key("tag", k, limits.max_tag_key_length, self._where):
+            check_value("tag", k, v, limits.max_tag_value_length, self._where)
+            for k, v in tags.items()
+        }
+        limit = limits.max_tags_per_run
+        total = len(self._tags.keys() | checked.keys())
+        if limit is not None and total > limit:
+            raise LimitExceededError(
+                f"run {self.id} would have {total} tags; the {self._where} backend allows "
+                f"at most {limit} per run"
+            )
+        return checked
+
+    # -- artifacts ------------------------------------------------------------------------
+    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+                     ) -> None:
+        """Store one file as ``<artifact_path>/<file name>`` of the run."""
+        self._raise_state()
+        source = Path(local_path)
+        folder = check_artifact_path(artifact_path)
+        if not source.is_file():
+            what = "a directory (use log_artifacts)" if source.is_dir() else "missing"
+            raise ValidationError(f"cannot log artifact {str(source)!r}: the file is {what}")
+        target = f"{folder}/{source.name}" if folder else source.name
+        self.backend.upload_artifact(self.id, source, target)
+
+    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+                      ) -> None:
+        """Store every file below ``local_dir``, keeping the tree, under ``artifact_path``.
+
+        Symlinks that lead outside ``local_dir`` are skipped with a warning; symlinked
+        directories are not descended into.
+        """
+        self._raise_state()
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise ValidationError(f"cannot log artifacts from {str(root)!r}: not a directory")
+        folder = check_artifact_path(artifact_path)
+        real_root = root.resolve()
+        for dirpath, _dirs, files in os.walk(root):
+            for name in sorted(files):
+                path = Path(dirpath) / name
+                if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                    warnings.warn(f"skipping {path}: a symlink to outside {root}", stacklevel=2)
+                    continue
+                if not path.is_file():
+                    continue
+                rel = path.relative_to(root).as_posix()
+                self.backend.upload_artifact(self.id, path, f"{folder}/{rel}" if folder else rel)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Store ``text`` (UTF-8) as the artifact file ``artifact_file``."""
+        self._log_bytes(text.encode("utf-8"), artifact_file)
+
+    def log_dict(self, dictionary: Mapping[str, Any], artifact_file: str) -> None:
+        """Store a dict as JSON (or YAML for .yaml/.yml, when PyYAML is installed)."""
+        if artifact_file.endswith((".yaml", ".yml")):
+            try:
+                import yaml
+            except ImportError:
+                raise ValidationError(
+                    f"log_dict to {artifact_file!r} needs PyYAML; install it or use .json"
+                ) from None
+            data = yaml.safe_dump(dict(dictionary), sort_keys=False).encode()
+        else:
+            data = json.dumps(dictionary, indent=2, default=str).encode()
+        self._log_bytes(data, artifact_file)
+
+    def _log_bytes(self, data: bytes, artifact_file: str) -> None:
+        self._raise_state()
+        target = check_artifact_path(artifact_file, "artifact file")
+        if not target:
+            raise ValidationError("artifact file name must not be empty")
+        with tempfile.TemporaryDirectory(prefix="trackbridge-") as tmp:
+            path = Path(tmp) / target.rsplit("/", 1)[-1]
+            path.write_bytes(data)
+            self.backend.upload_artifact(self.id, path, target)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Block until everything logged so far is stored; raise a pending write error."""
+        self._writer.flush()
+
+    def end(self, status: str = FINISHED, *, _raise_errors: bool = True) -> None:
+        """Flush, then mark the run ended with ``status``. Ending twice is a no-op."""
+        if status not in RUN_STATUSES or status == RUNNING:
+            raise ValidationError(
+                f"end status must be one of FINISHED, FAILED, KILLED, got {status!r}"
+            )
+        if self._ended:
+            return
+        self._ended = True
+        if self._on_end is not None:
+            self._on_end(self)
+        error: BaseException | None = None
+        try:
+            self._writer.close()
+        except BaseException as exc:
+            error = exc
+            if status == FINISHED:
+                status = FAILED
+        self.backend.update_run(self.id, status=status, end_time=_time_ns() // 1_000_000)
+        self.status = status
+        if error is not None:
+            if _raise_errors:
+                raise error
+            warnings.warn(f"run {self.id}: {error}", stacklevel=2)

@@ -1,0 +1,94 @@
+"""Checks run at the logging call site, so a traceback points at the user's line.
+
+Rules follow MLflow (so runs sync to any MLflow-compatible service) tightened by the
+backend's :class:`~trackbridge.entities.Limits`. Every message names the key or value,
+the rule or limit, and the backend.
+"""
+
+from __future__ import annotations
+
+import numbers
+import posixpath
+import re
+
+from .errors import LimitExceededError, ValidationError
+
+_KEY_CHARS = re.compile(r"^[/\w.\- :]*$")
+
+
+def check_key(kind: str, key: object, max_length: int, backend: str) -> str:
+    """A metric/param/tag key: non-empty str, at most ``max_length``, MLflow's characters."""
+    if not isinstance(key, str) or not key:
+        raise ValidationError(f"{kind} key must be a non-empty string, got {key!r}")
+    if len(key) > max_length:
+        raise LimitExceededError(
+            f"{kind} key {key[:60]!r}... is {len(key)} characters; the {backend} backend "
+            f"allows at most {max_length}"
+        )
+    if not _KEY_CHARS.match(key):
+        raise ValidationError(
+            f"{kind} key {key!r} has characters outside letters, digits, '_', '-', '.', '/', "
+            f"' ' and ':' (MLflow's rule, enforced for the {backend} backend)"
+        )
+    norm = posixpath.normpath(key)
+    if norm != key or norm == "." or norm.startswith("..") or key.startswith("/"):
+        raise ValidationError(
+            f"{kind} key {key!r} must be a normalised relative path: no leading '/', "
+            f"no '..', '.', '//' components or trailing '/'"
+        )
+    return key
+
+
+def check_value(kind: str, key: str, value: object, max_length: int, backend: str) -> str:
+    """A param or tag value, stringified, at most ``max_length`` characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > max_length:
+        raise LimitExceededError(
+            f"{kind} {key!r} has a value of {len(text)} characters; the {backend} backend "
+            f"allows at most {max_length} (value starts {text[:40]!r})"
+        )
+    return text
+
+
+def check_metric_value(key: str, value: object) -> float | int:
+    """int, float or a numpy scalar; bools and strings are refused. NaN/inf pass through."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValidationError(
+            f"metric {key!r} value must be a real number (int, float or numpy scalar), got "
+            f"{type(value).__name__} {value!r}"
+        )
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value)
+
+
+def check_step(key: str, step: object) -> int:
+    """An int >= 0 (numpy integers accepted, bools refused)."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValidationError(f"metric {key!r} step must be an int >= 0, got {step!r}")
+    return int(step)
+
+
+def check_timestamp(key: str, timestamp: object) -> int:
+    """ms since the epoch, an int >= 0."""
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral) or timestamp < 0:
+        raise ValidationError(
+            f"metric {key!r} timestamp must be an int >= 0 (ms since epoch), got {timestamp!r}"
+        )
+    return int(timestamp)
+
+
+def check_artifact_path(path: object, what: str = "artifact path") -> str:
+    """A relative POSIX path without ``..``; returns it normalised ('' for the root)."""
+    if path is None or path == "":
+        return ""
+    if not isinstance(path, str):
+        raise ValidationError(f"{what} must be a string, got {path!r}")
+    if "\\" in path:
+        raise ValidationError(f"{what} {path!r} must use '/' separators (POSIX)")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise ValidationError(f"{what} {path!r} must be relative, not absolute")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValidationError(f"{what} {path!r} must not contain '..'")
+    return "/".join(parts)
