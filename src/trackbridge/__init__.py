@@ -29,7 +29,6 @@ from .fluent import (
     set_tags,
     start_run,
 )
-from .hookspecs import hookimpl
 from .reading import (
     download_artifacts,
     get_metric_history,
@@ -39,6 +38,15 @@ from .reading import (
 )
 from .run import ActiveRun
 from .version import __version__
+
+
+def __getattr__(name: str):  # ``tb.hookimpl`` without importing pluggy at ``import trackbridge``
+    if name == "hookimpl":
+        from .hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module 'trackbridge' has no attribute {name!r}")
+
 
 __all__ = [
     "ActiveRun", "ArtifactEntry", "ConfigError", "Experiment", "Limits", "Metric",

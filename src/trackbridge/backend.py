@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .entities import ArtifactEntry, Experiment, Limits, Metric, Param, Run, RunTag
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Backend(ABC):

@@ -9,7 +9,6 @@ JSON body stays under ``max_batch_bytes``. With per-kind limits below the entity
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
@@ -29,7 +28,11 @@ class Batch(NamedTuple):
 
 
 def _json_len(text: str) -> int:
-    return len(json.dumps(text)) - 2 if not text.isascii() else len(text)
+    if text.isascii():
+        return len(text)
+    import json
+
+    return len(json.dumps(text)) - 2
 
 
 def pack(

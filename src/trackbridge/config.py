@@ -14,16 +14,12 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_BACKEND = "local"
 DEFAULT_EXPERIMENT = "Default"
@@ -36,13 +32,12 @@ _SECRET_WORDS = ("token", "secret", "password", "credential_key", "access_key", 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """A resolved configuration. ``sections`` holds each ``[name]`` table as written."""
 
     backend: str = DEFAULT_BACKEND
     experiment: str | None = None
-    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    sections: Mapping[str, Mapping[str, Any]] = {}  # never mutated
     source: str = "built-in default"
 
     def section(self, name: str) -> dict[str, Any]:
@@ -56,6 +51,8 @@ class Config:
 
     @property
     def local_path(self) -> Path:
+        from pathlib import Path
+
         return Path(str(self.local_settings()["path"])).expanduser()
 
     def redacted(self) -> dict[str, Any]:
@@ -94,6 +91,10 @@ def _interpolate(value: Any, where: str) -> Any:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
@@ -123,6 +124,8 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
 
 
 def _discover() -> Config:
+    from pathlib import Path
+
     env_path = os.environ.get("TRACKBRIDGE_CONFIG")
     if env_path:
         return _from_mapping(_read_toml(Path(env_path)), env_path)
@@ -148,6 +151,8 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Config | No
     elif isinstance(config, Mapping):
         resolved = _from_mapping(config, "config dict")
     elif config is not None:
+        from pathlib import Path
+
         resolved = _from_mapping(_read_toml(Path(config)), os.fspath(config))
     else:
         resolved = _discover()
@@ -157,5 +162,5 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Config | No
     if os.environ.get("TRACKBRIDGE_EXPERIMENT"):
         overrides["experiment"] = os.environ["TRACKBRIDGE_EXPERIMENT"]
     if overrides:
-        resolved = replace(resolved, **overrides)
+        resolved = resolved._replace(**overrides)
     return resolved

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 RUNNING = "RUNNING"
@@ -49,16 +48,13 @@ class RunTag(NamedTuple):
     value: str
 
 
-@dataclass(frozen=True)
-class Experiment:
+class Experiment(NamedTuple):
     id: str
     name: str
     artifact_location: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class Run:
+class Run(NamedTuple):
     """A run as read back from a backend. ``metrics`` holds the latest value of each key."""
 
     id: str
@@ -67,16 +63,15 @@ class Run:
     name: str | None
     status: str
     start_time: int
-    end_time: int | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
+    end_time: int | None
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
     artifact_uri: str | None = None
     parent_run_id: str | None = None
 
 
-@dataclass(frozen=True)
-class ArtifactEntry:
+class ArtifactEntry(NamedTuple):
     """One entry of a run's artifact tree; ``path`` is relative to the run's root."""
 
     path: str
@@ -84,12 +79,12 @@ class ArtifactEntry:
     size: int | None = None
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """What one backend accepts. ``None`` means "no limit".
 
     The core never hands a backend a batch or a value beyond these: batches are packed
     to the per-batch limits, and keys/values/run totals are checked before sending.
+    Backends override defaults with ``Limits()._replace(...)`` or keyword arguments.
     """
 
     max_metrics_per_batch: int = 1000

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import random
 import sys
 import threading
 import time
@@ -21,8 +20,6 @@ from .entities import (
     TAG_RUN_NAME,
 )
 from .errors import RunStateError
-from .plugins import load_plugins
-from .registry import open_backend
 from .run import ActiveRun
 from .validation import check_key, check_value
 from .writer import RunWriter
@@ -40,10 +37,14 @@ _NOUNS = ("otter", "falcon", "panda", "lynx", "heron", "koala", "mole", "newt", 
 
 
 def _random_name() -> str:
+    import random
+
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(100, 999)}"
 
 
 def _context_tags() -> dict[str, str]:
+    from .plugins import load_plugins
+
     tags: dict[str, str] = {}
     for result in reversed(load_plugins().hook.trackbridge_run_context()):
         if result:
@@ -66,6 +67,8 @@ def start_run(
     ``parent_run_id`` makes a nested run; ``nested=True`` nests under the active run.
     Starting a second run while one is active needs ``nested=True`` or ``parent_run_id``.
     """
+    from .registry import open_backend  # loads plugins: deferred to keep `import` fast
+
     cfg = load_config(config)
     backend = open_backend(cfg)
     with _stack_lock:

@@ -7,18 +7,22 @@ Reading a run that this process is still logging flushes it first, so reads see 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .backend import Backend
 from .entities import ArtifactEntry, Metric, Run
 from .errors import ArtifactNotFoundError, NotFoundError
-from .fluent import ConfigArg, live_runs
 from .config import load_config
-from .registry import open_backend
+from .fluent import ConfigArg, live_runs
 from .validation import check_artifact_path
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _backend(config: ConfigArg, run_id: str | None = None) -> Backend:
+    from .registry import open_backend  # loads plugins: deferred to keep `import` fast
+
     backend = open_backend(load_config(config))
     for run in live_runs():
         if run_id is None or run.id == run_id:
@@ -72,6 +76,8 @@ def download_artifacts(run_id: str, path: str, dst: str | Path, config: ConfigAr
 
     Returns the local path of what was downloaded (``dst/<path>``).
     """
+    from pathlib import Path
+
     backend = _backend(config, run_id)
     rel = check_artifact_path(path)
     dst = Path(dst)

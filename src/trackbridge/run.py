@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backend import Backend
 from .entities import FAILED, FINISHED, KILLED, RUN_STATUSES, RUNNING, Param, Run, RunTag
@@ -23,6 +20,9 @@ from .validation import (
     check_value,
 )
 from .writer import RunWriter
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _time_ns = time.time_ns
 
@@ -200,6 +200,8 @@ class ActiveRun:
     def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None
                      ) -> None:
         """Store one file as ``<artifact_path>/<file name>`` of the run."""
+        from pathlib import Path
+
         self._raise_state()
         source = Path(local_path)
         folder = check_artifact_path(artifact_path)
@@ -216,6 +218,8 @@ class ActiveRun:
         Symlinks that lead outside ``local_dir`` are skipped with a warning; symlinked
         directories are not descended into.
         """
+        from pathlib import Path
+
         self._raise_state()
         root = Path(local_dir)
         if not root.is_dir():
@@ -248,6 +252,8 @@ class ActiveRun:
                 ) from None
             data = yaml.safe_dump(dict(dictionary), sort_keys=False).encode()
         else:
+            import json
+
             data = json.dumps(dictionary, indent=2, default=str).encode()
         self._log_bytes(data, artifact_file)
 
@@ -256,6 +262,9 @@ class ActiveRun:
         target = check_artifact_path(artifact_file, "artifact file")
         if not target:
             raise ValidationError("artifact file name must not be empty")
+        import tempfile
+        from pathlib import Path
+
         with tempfile.TemporaryDirectory(prefix="trackbridge-") as tmp:
             path = Path(tmp) / target.rsplit("/", 1)[-1]
             path.write_bytes(data)
