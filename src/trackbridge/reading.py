@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .backend import Backend
+from .config import load_config
 from .entities import ArtifactEntry, Metric, Run
 from .errors import ArtifactNotFoundError, NotFoundError
-from .config import load_config
 from .fluent import ConfigArg, live_runs
 from .validation import check_artifact_path
 

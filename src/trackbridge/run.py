@@ -22,7 +22,7 @@ from .validation import (
 from .writer import RunWriter
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    pass
 
 _time_ns = time.time_ns
 
