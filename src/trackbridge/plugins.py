@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from importlib.metadata import entry_points
 
 import pluggy
@@ -23,6 +24,8 @@ pm.add_hookspecs(hookspecs)
 
 #: entry point name -> (distribution name, version) for ``trackbridge backends``
 plugin_distributions: dict[str, tuple[str, str]] = {}
+#: entry point name -> why it could not be loaded (a broken plugin never breaks the others)
+plugin_errors: dict[str, str] = {}
 _loaded = False
 
 
@@ -39,7 +42,13 @@ def load_plugins() -> pluggy.PluginManager:
             continue
         if pm.get_plugin(ep.name) is not None:
             continue
-        pm.register(ep.load(), name=ep.name)
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:
+            plugin_errors[ep.name] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"trackbridge plugin {ep.name!r} failed to load and is skipped: "
+                          f"{plugin_errors[ep.name]}", stacklevel=2)
+            continue
         dist = ep.dist
         if dist is not None:
             plugin_distributions[ep.name] = (dist.metadata["Name"], dist.version)

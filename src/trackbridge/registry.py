@@ -29,8 +29,12 @@ def backend_classes() -> dict[str, type[Backend]]:
 
 
 def _unknown_backend(name: str, installed: dict[str, type[Backend]]) -> ConfigError:
+    from .plugins import plugin_errors
+
     msg = f"unknown backend {name!r}; installed backends: {', '.join(sorted(installed))}"
-    if name in KNOWN_PLUGINS:
+    if name in plugin_errors:
+        msg += f". The {name!r} plugin is installed but failed to load: {plugin_errors[name]}"
+    elif name in KNOWN_PLUGINS:
         msg += f". Install the plugin: pip install {KNOWN_PLUGINS[name]}"
     return ConfigError(msg)
 
