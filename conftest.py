@@ -1,0 +1,3 @@
+"""Repo-wide pytest setup: the shared loopback server fixtures (see testsupport/servers.py)."""
+
+pytest_plugins = ["testsupport.servers"]
