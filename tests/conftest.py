@@ -20,6 +20,17 @@ def store(tmp_path, monkeypatch):
     registry.close_all()
 
 
+@pytest.fixture
+def builtin_plugins_only(monkeypatch):
+    """A fresh plugin manager that loads no installed plugin (TRACKBRIDGE_PLUGINS="")."""
+    from trackbridge import plugins
+
+    monkeypatch.setenv("TRACKBRIDGE_PLUGINS", "")
+    monkeypatch.setattr(plugins, "_pm", None)
+    yield plugins
+    registry.close_all()
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_runs():
     yield

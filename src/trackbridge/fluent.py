@@ -93,6 +93,8 @@ def start_run(
         else:
             extra = {}
     else:
+        if parent_run_id and not experiment:  # a child lives beside its parent
+            experiment = backend.get_run(parent_run_id).experiment
         name = experiment or cfg.experiment or "Default"
         exp = backend.get_or_create_experiment(name)
         run_name = run_name or _random_name()

@@ -1,0 +1,116 @@
+"""Config resolution, interpolation and typo safety."""
+
+from __future__ import annotations
+
+import pytest
+
+import trackbridge as tb
+from trackbridge.config import Config, load_config
+from trackbridge.errors import ConfigError
+from trackbridge.registry import check_config, open_backend
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for var in ("TRACKBRIDGE_CONFIG", "TRACKBRIDGE_BACKEND", "TRACKBRIDGE_EXPERIMENT"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_default_is_the_local_store_in_tbruns(clean_env):
+    config = load_config()
+    assert (config.backend, config.experiment, config.source) == ("local", None, "built-in default")
+    assert config.local_path.resolve() == clean_env / "tbruns"
+
+
+def test_resolution_order(clean_env, monkeypatch):
+    write(clean_env / "pyproject.toml", '[tool.trackbridge]\nexperiment = "from-pyproject"\n')
+    assert load_config().experiment == "from-pyproject"
+    write(clean_env / "trackbridge.toml", 'experiment = "from-trackbridge-toml"\n')
+    assert load_config().experiment == "from-trackbridge-toml"
+    env_file = write(clean_env / "env.toml", 'experiment = "from-env-file"\n')
+    monkeypatch.setenv("TRACKBRIDGE_CONFIG", str(env_file))
+    assert load_config().experiment == "from-env-file"
+    explicit = write(clean_env / "explicit.toml", 'experiment = "explicit"\n')
+    assert load_config(explicit).experiment == "explicit"
+    assert load_config(str(explicit)).experiment == "explicit"
+    assert load_config({"experiment": "dict"}).experiment == "dict"
+    monkeypatch.setenv("TRACKBRIDGE_EXPERIMENT", "env-override")
+    monkeypatch.setenv("TRACKBRIDGE_BACKEND", "databricks")
+    config = load_config(explicit)
+    assert (config.experiment, config.backend) == ("env-override", "databricks")
+
+
+def test_pyproject_without_our_table_is_ignored(clean_env):
+    write(clean_env / "pyproject.toml", '[project]\nname = "x"\n')
+    assert load_config().source == "built-in default"
+
+
+def test_interpolation(clean_env, monkeypatch):
+    monkeypatch.setenv("TB_TEST_ROOT", str(clean_env / "store"))
+    config = load_config({"experiment": "${TB_TEST_EXP:-fallback}",
+                          "local": {"path": "${TB_TEST_ROOT}"}})
+    assert config.experiment == "fallback"
+    assert str(config.local_path) == str(clean_env / "store")
+    missing = load_config({"local": {"path": "${TB_TEST_MISSING}"}})
+    with pytest.raises(ConfigError, match=r"local\.path.*TB_TEST_MISSING"):
+        missing.local_settings()
+
+
+def test_unknown_top_level_key_lists_valid_ones(clean_env):
+    with pytest.raises(ConfigError, match=r"'experimnet'.*valid top-level keys: backend, experiment"):
+        load_config({"experimnet": "x"})
+
+
+def test_unknown_key_in_local_lists_valid_ones(clean_env):
+    config = load_config({"local": {"pth": "x"}})
+    with pytest.raises(ConfigError, match=r"'pth'.*\[local\].*valid keys: buffer_size, flush_interval, path"):
+        check_config(config)
+
+
+def test_unknown_table_is_an_error(clean_env):
+    with pytest.raises(ConfigError, match=r"\[lokal\].*valid tables"):
+        check_config(load_config({"lokal": {"path": "x"}}))
+
+
+def test_unknown_backend_lists_installed_ones(clean_env, builtin_plugins_only):
+    with pytest.raises(ConfigError, match=r"unknown backend 'nosuch'; installed backends: local$"):
+        open_backend(load_config({"backend": "nosuch"}))
+
+
+@pytest.mark.parametrize("name", ["databricks", "azureml"])
+def test_missing_cloud_backend_names_the_package_to_install(clean_env, builtin_plugins_only, name):
+    with pytest.raises(ConfigError, match=f"unknown backend '{name}'.*pip install trackbridge-{name}"):
+        open_backend(load_config({"backend": name}))
+
+
+def test_invalid_toml_names_the_file(clean_env):
+    bad = write(clean_env / "bad.toml", "backend = \n")
+    with pytest.raises(ConfigError, match="bad.toml is not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(clean_env / "missing.toml")
+
+
+def test_secrets_are_redacted():
+    config = Config(backend="databricks", sections={
+        "databricks": {"host": "https://x", "token": "dapi-SECRET", "client_secret": "s3cr3t"},
+    })
+    shown = repr(config.redacted())
+    assert "dapi-SECRET" not in shown and "s3cr3t" not in shown
+    assert "https://x" in shown
+
+
+def test_start_run_uses_the_config_experiment(store):
+    with tb.start_run(config={**store, "experiment": "from-config"}) as run:
+        pass
+    assert run.experiment == "from-config"
+    with tb.start_run(config=store) as run:
+        pass
+    assert run.experiment == "Default"
