@@ -32,6 +32,7 @@ def cli(ctx: click.Context, debug: bool, config_path: str | None) -> None:
 
 
 def main() -> None:
-    from . import info, runs  # noqa: F401  (registers the commands)
-
     cli(prog_name="trackbridge")
+
+
+from . import info, runs  # noqa: E402,F401  (each module adds its commands to `cli`)

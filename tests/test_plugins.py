@@ -1,0 +1,164 @@
+"""Plugins: entry points load like the built-ins; a backend's limits bind the core."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import trackbridge as tb
+from trackbridge.entities import Limits
+from trackbridge.errors import ConfigError
+from trackbridge.local.store import LocalBackend
+
+PLUGIN_SOURCE = textwrap.dedent('''
+    import trackbridge
+    from trackbridge.local.store import LocalBackend
+
+    class Recording(LocalBackend):
+        """The local store, with tiny MLflow-like limits, recording each batch it gets."""
+        name = "recording"
+        config_keys = frozenset({"path", "label"})
+        batches = []
+
+        def __init__(self, path, label="x"):
+            super().__init__(path)
+
+        @property
+        def limits(self):
+            return trackbridge.Limits(max_metrics_per_batch=10, max_params_per_batch=3,
+                                      max_tags_per_batch=2, max_entities_per_batch=12,
+                                      max_param_value_length=20, max_params_per_run=5)
+
+        def log_batch(self, run_id, metrics=(), params=(), tags=()):
+            Recording.batches.append((len(metrics), len(params), len(tags)))
+            super().log_batch(run_id, metrics, params, tags)
+
+    @trackbridge.hookimpl
+    def trackbridge_register_backends(register):
+        register(Recording)
+
+    @trackbridge.hookimpl
+    def trackbridge_run_context():
+        return {"from.plugin": "yes"}
+''')
+
+
+@pytest.fixture
+def installed_plugin(tmp_path, monkeypatch, builtin_plugins_only):
+    """A real distribution with a ``trackbridge`` entry point, importable from sys.path."""
+    site = tmp_path / "site"
+    dist = site / "tb_recording-1.2.3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tb-recording\nVersion: 1.2.3\n")
+    (dist / "entry_points.txt").write_text("[trackbridge]\nrecording = tb_recording\n")
+    (site / "tb_recording.py").write_text(PLUGIN_SOURCE)
+    broken = site / "tb_broken-0.1.dist-info"
+    broken.mkdir()
+    (broken / "METADATA").write_text("Metadata-Version: 2.1\nName: tb-broken\nVersion: 0.1\n")
+    (broken / "entry_points.txt").write_text("[trackbridge]\nbroken = tb_broken_missing\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("TRACKBRIDGE_PLUGINS")
+    monkeypatch.chdir(tmp_path)
+    yield {"backend": "recording", "recording": {"path": str(tmp_path / "store")}}
+    sys.modules.pop("tb_recording", None)
+
+
+def test_entry_point_backend_is_used_and_a_broken_plugin_is_skipped(installed_plugin):
+    with pytest.warns(UserWarning, match="'broken' failed to load"):
+        run = tb.start_run(config=installed_plugin)
+    run.log_metric("m", 1.0)
+    run.end()
+    assert isinstance(run.backend, LocalBackend) and run.backend.name == "recording"
+    assert run.backend.get_run(run.id).tags["from.plugin"] == "yes"  # its run-context hook ran
+    from trackbridge.plugins import plugin_distributions, plugin_errors
+
+    assert plugin_distributions["recording"] == ("tb-recording", "1.2.3")
+    assert "tb_broken_missing" in plugin_errors["broken"]
+
+
+def test_core_packs_batches_to_the_backends_limits(installed_plugin):
+    with pytest.warns(UserWarning):
+        run = tb.start_run(config=installed_plugin)
+    recorded = sys.modules["tb_recording"].Recording.batches
+    recorded.clear()
+    run.log_params({f"p{i}": i for i in range(5)})
+    run.set_tags({f"t{i}": i for i in range(3)})
+    for i in range(95):
+        run.log_metric("m", float(i), step=i)
+    run.end()
+    assert recorded, "no batch was sent"
+    for n_metrics, n_params, n_tags in recorded:
+        assert n_metrics <= 10 and n_params <= 3 and n_tags <= 2
+        assert n_metrics + n_params + n_tags <= 12
+    assert sum(b[0] for b in recorded) == 95 and sum(b[1] for b in recorded) == 5
+    assert [p.step for p in tb.get_metric_history(run.id, "m", config=installed_plugin)] == \
+        list(range(95))
+
+
+def test_backend_limits_are_checked_at_the_call_site(installed_plugin):
+    with pytest.warns(UserWarning):
+        run = tb.start_run(config=installed_plugin)
+    with pytest.raises(tb.ValidationError, match=r"param 'p' has a value of 21 characters; the "
+                                                 r"local store .* allows at most 20"):
+        run.log_param("p", "x" * 21)
+    run.log_params({f"p{i}": i for i in range(5)})
+    with pytest.raises(tb.ValidationError, match="would have 6 params.*at most 5 per run"):
+        run.log_param("one_more", 1)
+    run.end()
+    assert len(tb.get_run(run.id, config=installed_plugin).params) == 5
+
+
+def test_plugin_config_keys_are_checked(installed_plugin):
+    installed_plugin["recording"]["lable"] = "typo"
+    with pytest.warns(UserWarning), pytest.raises(ConfigError, match=r"'lable'.*valid keys: label, path"):
+        tb.start_run(config=installed_plugin)
+
+
+def test_trackbridge_plugins_env_restricts_entry_points(installed_plugin, monkeypatch):
+    monkeypatch.setenv("TRACKBRIDGE_PLUGINS", "recording")
+    from trackbridge import plugins
+
+    plugins.load_plugins()  # the broken plugin is not even tried: no warning
+    assert "broken" not in plugins.plugin_errors and "recording" in plugins.plugin_distributions
+
+
+def test_default_run_context_tags(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "train.py").write_text(textwrap.dedent(f"""
+        import trackbridge as tb
+        with tb.start_run(config={{"local": {{"path": {str(tmp_path / 's')!r}}}}}) as run:
+            pass
+        print(run.id)
+    """))
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    out = subprocess.run([sys.executable, str(repo / "train.py")], capture_output=True, text=True,
+                         cwd=tmp_path, check=True).stdout.strip()
+    tags = LocalBackend(tmp_path / "s").get_run(out).tags
+    import getpass
+    import platform
+    import socket
+
+    assert tags["mlflow.source.git.commit"] == commit
+    assert tags["mlflow.source.name"] == str(repo / "train.py")
+    assert tags["mlflow.user"] == getpass.getuser()
+    assert tags["trackbridge.host"] == socket.gethostname()
+    assert tags["trackbridge.python_version"] == platform.python_version()
+    assert tags["trackbridge.version"] == tb.__version__
+
+
+def test_user_tags_win_over_context_tags(store):
+    with tb.start_run(config=store, tags={"mlflow.user": "alice"}) as run:
+        pass
+    assert tb.get_run(run.id, config=store).tags["mlflow.user"] == "alice"
+
+
+def test_limits_type_is_public():
+    assert tb.Limits is Limits

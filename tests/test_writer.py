@@ -1,0 +1,127 @@
+"""The buffered hot path: background flushing, backpressure, errors never swallowed."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import trackbridge as tb
+from trackbridge.errors import StoreError, TrackbridgeError
+from trackbridge.local.store import LocalBackend
+
+
+def test_background_flush_without_explicit_flush(store):
+    store["local"]["flush_interval"] = 0.05
+    with tb.start_run(config=store) as run:
+        run.log_metric("m", 1.0)
+        reader = LocalBackend(store["local"]["path"])  # another connection: sees only what's stored
+        deadline = time.monotonic() + 5
+        while not reader.get_metric_history(run.id, "m") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [p.value for p in reader.get_metric_history(run.id, "m")] == [1.0]
+
+
+def test_flush_makes_points_durable_immediately(store):
+    store["local"]["flush_interval"] = 3600
+    with tb.start_run(config=store) as run:
+        for i in range(10):
+            run.log_metric("m", float(i), step=i)
+        reader = LocalBackend(store["local"]["path"])
+        assert reader.get_metric_history(run.id, "m") == []
+        run.flush()
+        assert len(reader.get_metric_history(run.id, "m")) == 10
+
+
+def test_bounded_buffer_blocks_instead_of_dropping(store):
+    store["local"].update(buffer_size=100, flush_interval=3600)
+    with tb.start_run(config=store) as run:
+        for i in range(1050):
+            run.log_metric("m", float(i), step=i)
+            assert len(run._writer.metrics) <= 100  # never more buffered than the bound
+    history = tb.get_metric_history(run.id, "m", config=store)
+    assert [p.step for p in history] == list(range(1050))
+
+
+class FlakyBackend(LocalBackend):
+    """Fails the first ``failures`` log_batch calls, like a full disk that is then freed."""
+
+    failures = 0
+
+    def log_batch(self, run_id, metrics=(), params=(), tags=()):
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("disk full (simulated)")
+        super().log_batch(run_id, metrics, params, tags)
+
+
+def _run_on(backend: LocalBackend, flush_interval: float = 3600) -> tb.ActiveRun:
+    from trackbridge.run import ActiveRun
+    from trackbridge.writer import RunWriter
+
+    exp = backend.get_or_create_experiment("flaky")
+    info = backend.create_run(exp.id, run_name="r", start_time=0, tags={})
+    writer = RunWriter(backend, info.id, flush_interval=flush_interval, buffer_size=10_000)
+    return ActiveRun(info, backend, writer)
+
+
+def test_failed_write_is_raised_and_the_data_is_kept(tmp_path):
+    backend = FlakyBackend(tmp_path)
+    run = _run_on(backend)
+    run.log_metric("m", 1.0, step=0)
+    run.log_param("p", "v")
+    backend.failures = 1
+    with pytest.raises(StoreError, match="disk full"):
+        run.flush()
+    run.log_metric("m", 2.0, step=1)
+    run.flush()  # the disk is back: everything lands, in order
+    run.end()
+    assert [(p.step, p.value) for p in backend.get_metric_history(run.id, "m")] == [(0, 1.0), (1, 2.0)]
+    assert backend.get_run(run.id).params == {"p": "v"}
+
+
+def test_background_error_is_raised_on_the_next_call(tmp_path):
+    backend = FlakyBackend(tmp_path)
+    run = _run_on(backend, flush_interval=0.02)
+    backend.failures = 1
+    run.log_metric("m", 1.0)
+    deadline = time.monotonic() + 5
+    while run._writer.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(StoreError, match="disk full"):
+        run.log_metric("m", 2.0, step=1)
+    run.end()  # the failed point was kept and is written at the end
+    assert [p.value for p in backend.get_metric_history(run.id, "m")] == [1.0]
+
+
+def test_unexpected_background_exception_is_wrapped_with_context(tmp_path):
+    class Broken(LocalBackend):
+        def log_batch(self, *args, **kwargs):
+            raise RuntimeError("boom")
+
+    backend = Broken(tmp_path)
+    run = _run_on(backend)
+    run.log_metric("m", 1.0)
+    with pytest.raises(TrackbridgeError, match=f"writing run {run.id}.*boom.*still buffered"):
+        run.flush()
+    assert len(run._writer.metrics) == 1
+    with pytest.raises(TrackbridgeError):
+        run.end()
+    assert backend.get_run(run.id).status == "FAILED"
+
+
+def test_many_threads_logging_to_one_run(store):
+    with tb.start_run(config=store) as run:
+        def worker(k):
+            for i in range(2000):
+                run.log_metric(f"t{k}", float(i), step=i)
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for k in range(4):
+        history = tb.get_metric_history(run.id, f"t{k}", config=store)
+        assert [p.step for p in history] == list(range(2000))
