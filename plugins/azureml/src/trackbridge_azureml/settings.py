@@ -1,0 +1,156 @@
+"""The ``[azureml]`` config table: its keys, checking them, and Azure ML's limits.
+
+Azure ML's tracking service is stricter than open-source MLflow. Its limits are declared
+here so the core checks keys, values and per-run counts before anything is sent, and packs
+batches to them. Every limit can be overridden in ``[azureml.limits]`` because Azure changes
+them; a name that is not a limit is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from trackbridge.entities import Limits
+from trackbridge.errors import ConfigError
+
+CREDENTIALS = ("default", "cli", "managed_identity", "environment", "workload_identity")
+
+#: Azure ML's limits (resource-limits doc and service errors, 2025): 250 metric rows and 100
+#: params/tags per request; 200 params and 50 tags per run; tag key 100 and value 1000 chars;
+#: metric names 255 chars. Entities per request: the sum of the per-kind limits.
+AZURE_LIMITS = Limits(
+    max_metrics_per_batch=250,
+    max_params_per_batch=100,
+    max_tags_per_batch=100,
+    max_entities_per_batch=450,
+    max_batch_bytes=1_000_000,
+    max_metric_key_length=255,
+    max_param_key_length=250,
+    max_tag_key_length=100,
+    max_param_value_length=6000,
+    max_tag_value_length=1000,
+    max_params_per_run=200,
+    max_tags_per_run=50,
+    max_metric_points_per_run=None,
+)
+#: Limits that may be switched off with 0 (the others must stay positive).
+_OPTIONAL_LIMITS = {"max_batch_bytes", "max_params_per_run", "max_tags_per_run",
+                    "max_metric_points_per_run"}
+_PER_KIND = ("max_metrics_per_batch", "max_params_per_batch", "max_tags_per_batch")
+
+
+class Settings(NamedTuple):
+    """The ``[azureml]`` table, checked. Exactly one way to find the workspace is set."""
+
+    tracking_uri: str | None = None
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    workspace: str | None = None
+    config_json: str | None = None
+    credential: str = "default"
+    managed_identity_client_id: str | None = None
+    access_token: str | None = None
+    timeout: float = 120.0
+    max_retries: int = 5
+    retry_backoff: float = 0.8
+    history_page_size: int = 500
+    artifact_paths_per_request: int = 100
+    limits: Limits = AZURE_LIMITS
+
+
+CONFIG_KEYS = frozenset(Settings._fields)
+
+
+def parse_limits(overrides: Mapping[str, Any] | None) -> Limits:
+    """Azure's limits with ``overrides`` applied; unknown names and bad values are errors."""
+    if not overrides:
+        return AZURE_LIMITS
+    if not isinstance(overrides, Mapping):
+        raise ConfigError("[azureml] 'limits' must be a table, e.g. [azureml.limits] "
+                          "max_tags_per_run = 60")
+    unknown = set(overrides) - set(Limits._fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown limit(s) {', '.join(sorted(map(repr, unknown)))} in [azureml.limits]; "
+            f"valid limits: {', '.join(Limits._fields)}"
+        )
+    values: dict[str, int | None] = {}
+    for name, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (
+                value == 0 and name not in _OPTIONAL_LIMITS):
+            allowed = "an int >= 0 (0 = no limit)" if name in _OPTIONAL_LIMITS else "an int > 0"
+            raise ConfigError(f"[azureml.limits] {name} must be {allowed}, got {value!r}")
+        values[name] = None if value == 0 else value
+    if "max_entities_per_batch" not in values:  # keep room for every per-kind limit at once
+        merged = AZURE_LIMITS._replace(**values)
+        values["max_entities_per_batch"] = sum(getattr(merged, k) for k in _PER_KIND)
+    limits = AZURE_LIMITS._replace(**values)
+    if limits.max_entities_per_batch < max(getattr(limits, k) for k in _PER_KIND):
+        raise ConfigError(
+            f"[azureml.limits] max_entities_per_batch ({limits.max_entities_per_batch}) must be "
+            f"at least each of {', '.join(_PER_KIND)}"
+        )
+    return limits
+
+
+def _text(settings: Mapping[str, Any], key: str) -> str | None:
+    value = settings.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"[azureml] {key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _number(settings: Mapping[str, Any], key: str, default: float, *, lo: float, hi: float,
+            integer: bool = False) -> Any:
+    value = settings.get(key, default)
+    ok_type = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not lo <= value <= hi:
+        kind = "an int" if integer else "a number"
+        raise ConfigError(f"[azureml] {key} must be {kind} from {lo} to {hi}, got {value!r}")
+    return value
+
+
+def parse_settings(settings: Mapping[str, Any]) -> Settings:
+    """Check the ``[azureml]`` table (already ``${VAR}``-interpolated)."""
+    unknown = set(settings) - CONFIG_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(sorted(map(repr, unknown)))} in [azureml]; "
+                          f"valid keys: {', '.join(sorted(CONFIG_KEYS))}")
+    text = {k: _text(settings, k) for k in (
+        "tracking_uri", "subscription_id", "resource_group", "workspace", "config_json",
+        "managed_identity_client_id", "access_token")}
+    credential = _text(settings, "credential") or "default"
+    if credential not in CREDENTIALS:
+        raise ConfigError(f"[azureml] credential must be one of {', '.join(CREDENTIALS)}, "
+                          f"got {credential!r}")
+    named = [text[k] for k in ("subscription_id", "resource_group", "workspace")]
+    ways = [w for w, used in (("tracking_uri", text["tracking_uri"]),
+                              ("config_json", text["config_json"]),
+                              ("subscription_id/resource_group/workspace", any(named)))
+            if used]
+    if len(ways) != 1:
+        found = " and ".join(ways) if ways else "none of them"
+        raise ConfigError(
+            "[azureml] needs exactly one way to find the workspace: tracking_uri, config_json, "
+            f"or subscription_id + resource_group + workspace (found {found})"
+        )
+    if any(named) and not all(named):
+        missing = [k for k, v in zip(("subscription_id", "resource_group", "workspace"), named,
+                                             strict=True)
+                   if not v]
+        raise ConfigError(f"[azureml] is missing {', '.join(missing)} (subscription_id, "
+                          f"resource_group and workspace go together)")
+    return Settings(
+        credential=credential,
+        timeout=float(_number(settings, "timeout", 120.0, lo=1, hi=3600)),
+        max_retries=_number(settings, "max_retries", 5, lo=0, hi=20, integer=True),
+        retry_backoff=float(_number(settings, "retry_backoff", 0.8, lo=0, hi=60)),
+        history_page_size=_number(settings, "history_page_size", 500, lo=1, hi=999, integer=True),
+        artifact_paths_per_request=_number(settings, "artifact_paths_per_request", 100, lo=1,
+                                           hi=100, integer=True),
+        limits=parse_limits(settings.get("limits")),
+        **text,
+    )

@@ -1,0 +1,86 @@
+"""Against real servers on loopback: MLflow behind an Azure-ML-shaped front, Azurite for blobs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from azureml_helpers import TOKEN, FakeCredential
+from trackbridge_azureml.backend import AzureMLBackend
+from trackbridge_azureml.settings import parse_settings
+
+import trackbridge as tb
+from trackbridge.errors import BackendError
+from trackbridge.testing import BackendContract
+
+pytestmark = pytest.mark.integration
+
+
+def make_backend(front, credential=None, **settings) -> AzureMLBackend:
+    config = {"tracking_uri": front.tracking_uri, "retry_backoff": 0.1, **settings}
+    return AzureMLBackend(parse_settings(config), credential=credential)
+
+
+class TestAzureMLContract(BackendContract):
+    @pytest.fixture
+    def backend(self, azure_front):
+        backend = make_backend(azure_front, FakeCredential())
+        yield backend
+        backend.close()
+
+
+def test_front_rejects_a_wrong_token_and_the_error_hides_it(azure_front):
+    backend = make_backend(azure_front, FakeCredential("not-the-right-token"))
+    with pytest.raises(BackendError) as info:
+        backend.get_experiment("anything")
+    message = str(info.value)
+    assert "HTTP 401" in message and "get experiment" in message
+    assert "not-the-right-token" not in message and TOKEN not in message
+
+
+def test_training_run_through_start_run_reads_back_exactly(azure_front, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "backend": "azureml",
+        "experiment": "azureml-training",
+        "local": {"path": str(tmp_path / "tbruns"), "flush_interval": 0.05},
+        "azureml": {"tracking_uri": azure_front.tracking_uri, "access_token": TOKEN},
+    }
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "weights.bin").write_bytes(bytes(range(256)) * 1000)
+    (tmp_path / "model" / "conf").mkdir()
+    (tmp_path / "model" / "conf" / "hp.json").write_text('{"lr": 0.01}')
+    losses = [1.0 / (step + 1) for step in range(600)]
+    with tb.start_run(config=config, run_name="train-1", tags={"team": "vision"}) as run:
+        run.log_params({"lr": 0.01, "epochs": 600, "optimizer": "adam"})
+        for step, loss in enumerate(losses):
+            run.log_metrics({"loss": loss, "acc": 1 - loss}, step=step)
+        run.log_metric("odd", float("nan"), step=0)
+        run.set_tag("stage", "dev")
+        run.log_artifacts(tmp_path / "model", artifact_path="model")
+        run.log_text("done", "notes/summary.txt")
+        run_id = run.id
+
+    got = tb.get_run(run_id, config=config)
+    assert got.status == "FINISHED" and got.end_time is not None
+    assert got.name == "train-1"
+    assert got.params == {"lr": "0.01", "epochs": "600", "optimizer": "adam"}
+    assert got.tags["team"] == "vision" and got.tags["stage"] == "dev"
+    assert got.tags["trackbridge.context"].startswith("host=")
+    assert not any(k.startswith("trackbridge.") and k != "trackbridge.context" for k in got.tags)
+    assert len(got.tags) <= 50
+    history = tb.get_metric_history(run_id, "loss", config=config)
+    assert [(m.step, m.value) for m in history] == list(enumerate(losses))
+    assert [m.value for m in tb.get_metric_history(run_id, "acc", config=config)] == \
+        [1 - v for v in losses]
+    assert math.isnan(tb.get_metric_history(run_id, "odd", config=config)[0].value)
+    root = {(e.path, e.is_dir) for e in tb.list_artifacts(run_id, config=config)}
+    assert root == {("model", True), ("notes", True)}
+    out = tmp_path / "out"
+    tb.download_artifacts(run_id, "model/weights.bin", dst=out, config=config)
+    downloaded = [p for p in out.rglob("weights.bin")]
+    assert len(downloaded) == 1
+    assert downloaded[0].read_bytes() == bytes(range(256)) * 1000
+    # every request carried the token (the front refuses others) and went to the Azure prefix
+    assert any(path.endswith("/runs/log-batch") for _, path in azure_front.requests)
+    assert any(path.endswith("/artifacts/batch/metadata") for _, path in azure_front.requests)
