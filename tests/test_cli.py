@@ -83,7 +83,7 @@ def test_backends_lists_the_builtin_local_backend(builtin_plugins_only):
             "class": "trackbridge.local.store.LocalBackend"} in data
 
 
-def test_config_show_redacts_secrets(tmp_path, monkeypatch):
+def test_config_show_redacts_secrets(tmp_path, monkeypatch, builtin_plugins_only):
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "c.toml"
     config.write_text('backend = "local"\n[local]\npath = "x"\n[databricks]\ntoken = "dapi-SECRET"\n')

@@ -39,36 +39,47 @@ def test_bounded_buffer_blocks_instead_of_dropping(store):
     with tb.start_run(config=store) as run:
         for i in range(1050):
             run.log_metric("m", float(i), step=i)
-            assert len(run._writer.metrics) <= 100  # never more buffered than the bound
+            assert len(run._writer.points) <= 4 * 100  # never more buffered than the bound
     history = tb.get_metric_history(run.id, "m", config=store)
     assert [p.step for p in history] == list(range(1050))
 
 
 class FlakyBackend(LocalBackend):
-    """Fails the first ``failures`` log_batch calls, like a full disk that is then freed."""
+    """Fails the first ``failures`` writes, like a full disk that is then freed."""
 
     failures = 0
 
-    def log_batch(self, run_id, metrics=(), params=(), tags=()):
+    def _fail(self):
         if self.failures:
             self.failures -= 1
             raise StoreError("disk full (simulated)")
+
+    def log_batch(self, run_id, metrics=(), params=(), tags=()):
+        self._fail()
         super().log_batch(run_id, metrics, params, tags)
 
+    def append(self, run_id, flat, params=(), tags=()):
+        self._fail()
+        return super().append(run_id, flat, params, tags)
 
-def _run_on(backend: LocalBackend, flush_interval: float = 3600) -> tb.ActiveRun:
+
+def _run_on(backend: LocalBackend, flush_interval: float = 3600, journal: bool = False):
     from trackbridge.run import ActiveRun
+    from trackbridge.sinks import BackendSink, JournalSink
     from trackbridge.writer import RunWriter
 
     exp = backend.get_or_create_experiment("flaky")
     info = backend.create_run(exp.id, run_name="r", start_time=0, tags={})
-    writer = RunWriter(backend, info.id, flush_interval=flush_interval, buffer_size=10_000)
+    sink = JournalSink(backend) if journal else BackendSink(backend)
+    writer = RunWriter(sink, info.id, flush_interval=flush_interval, buffer_size=10_000,
+                       batch_size=1000)
     return ActiveRun(info, backend, writer)
 
 
-def test_failed_write_is_raised_and_the_data_is_kept(tmp_path):
+@pytest.mark.parametrize("journal", [True, False], ids=["journal", "backend"])
+def test_failed_write_is_raised_and_the_data_is_kept(tmp_path, journal):
     backend = FlakyBackend(tmp_path)
-    run = _run_on(backend)
+    run = _run_on(backend, journal=journal)
     run.log_metric("m", 1.0, step=0)
     run.log_param("p", "v")
     backend.failures = 1
@@ -83,7 +94,7 @@ def test_failed_write_is_raised_and_the_data_is_kept(tmp_path):
 
 def test_background_error_is_raised_on_the_next_call(tmp_path):
     backend = FlakyBackend(tmp_path)
-    run = _run_on(backend, flush_interval=0.02)
+    run = _run_on(backend, flush_interval=0.02, journal=True)
     backend.failures = 1
     run.log_metric("m", 1.0)
     deadline = time.monotonic() + 5
@@ -105,7 +116,7 @@ def test_unexpected_background_exception_is_wrapped_with_context(tmp_path):
     run.log_metric("m", 1.0)
     with pytest.raises(TrackbridgeError, match=f"writing run {run.id}.*boom.*still buffered"):
         run.flush()
-    assert len(run._writer.metrics) == 1
+    assert run._writer.points == ["m", 1.0, run._writer.points[2], 0]
     with pytest.raises(TrackbridgeError):
         run.end()
     assert backend.get_run(run.id).status == "FAILED"

@@ -68,6 +68,7 @@ def start_run(
     Starting a second run while one is active needs ``nested=True`` or ``parent_run_id``.
     """
     from .registry import open_backend  # loads plugins: deferred to keep `import` fast
+    from .sinks import sink_for  # imports sqlite3: deferred likewise
 
     cfg = load_config(config)
     backend = open_backend(cfg)
@@ -111,8 +112,8 @@ def start_run(
         )
         extra = {}
     writer = RunWriter(
-        backend, info.id, flush_interval=float(settings["flush_interval"]),
-        buffer_size=int(settings["buffer_size"]),
+        sink_for(backend), info.id, flush_interval=float(settings["flush_interval"]),
+        buffer_size=int(settings["buffer_size"]), batch_size=limits.max_metrics_per_batch,
     )
     run = ActiveRun(info, backend, writer, on_end=_forget)
     if extra:

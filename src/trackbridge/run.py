@@ -12,6 +12,7 @@ from .backend import Backend
 from .entities import FAILED, FINISHED, KILLED, RUN_STATUSES, RUNNING, Param, Run, RunTag
 from .errors import LimitExceededError, ParamConflictError, RunStateError, ValidationError
 from .validation import (
+    MAX_INT64,
     check_artifact_path,
     check_key,
     check_metric_value,
@@ -55,7 +56,10 @@ class ActiveRun:
         self._params: dict[str, str] = dict(info.params)
         self._tags: dict[str, str] = dict(info.tags)
         self._metric_keys: set[str] = set(info.metrics)
-        self._points = 0
+        self._n_points = 0
+        self._count = self._count_points if self._limits.max_metric_points_per_run else None
+        self._points = writer.points
+        self._full_at = writer.full_at
         self._ended = False
         self._on_end = on_end
 
@@ -80,29 +84,24 @@ class ActiveRun:
         self, key: str, value: float, step: int | None = 0, timestamp: int | None = None
     ) -> None:
         """Buffer one point. Checks are cached per key so a repeated key costs a set lookup."""
-        writer = self._writer
-        if writer.error is not None or self._ended:
+        if self._writer.error is not None or self._ended:
             self._raise_state()
         if key not in self._metric_keys:
             self._new_metric_key(key)
-        if type(value) is not float and type(value) is not int:
+        if type(value) is not float:
             value = check_metric_value(key, value)
-        if step is None:
-            step = 0
-        elif type(step) is not int or step < 0:
+        if type(step) is not int or not 0 <= step <= MAX_INT64:
             step = check_step(key, step)
         if timestamp is None:
             timestamp = _time_ns() // 1_000_000
-        elif type(timestamp) is not int or timestamp < 0:
+        elif type(timestamp) is not int or not 0 <= timestamp <= MAX_INT64:
             timestamp = check_timestamp(key, timestamp)
-        if self._limits.max_metric_points_per_run is not None:
-            self._count_points(1)
-        with writer.lock:
-            buf = writer.metrics
-            buf.append((key, value, timestamp, step))
-            waiting = len(buf)
-        if waiting >= writer.batch_size:
-            writer.full()
+        if self._count is not None:
+            self._count(1)
+        points = self._points
+        points.extend((key, value, timestamp, step))  # one atomic call: see writer.py
+        if len(points) >= self._full_at:
+            self._writer.full()
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = 0, timestamp: int | None = None
@@ -123,12 +122,12 @@ class ActiveRun:
 
     def _count_points(self, n: int) -> None:
         limit = self._limits.max_metric_points_per_run
-        if limit is not None and self._points + n > limit:
+        if limit is not None and self._n_points + n > limit:
             raise LimitExceededError(
                 f"run {self.id} would have more than {limit} metric points; the "
                 f"{self._where} backend allows at most {limit} per run"
             )
-        self._points += n
+        self._n_points += n
 
     def _raise_state(self) -> None:
         self._writer.raise_error()
@@ -166,8 +165,7 @@ class ActiveRun:
             )
         if fresh:
             self._params.update(fresh)
-            with self._writer.lock:
-                self._writer.params.extend(Param(k, v) for k, v in fresh.items())
+            self._writer.params.extend([Param(k, v) for k, v in fresh.items()])
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
@@ -177,8 +175,7 @@ class ActiveRun:
         self._raise_state()
         checked = self._check_tags(tags)
         self._tags.update(checked)
-        with self._writer.lock:
-            self._writer.tags.extend(RunTag(k, v) for k, v in checked.items())
+        self._writer.tags.extend([RunTag(k, v) for k, v in checked.items()])
 
     def _check_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
         limits = self._limits

@@ -13,6 +13,7 @@ import re
 
 from .errors import LimitExceededError, ValidationError
 
+MAX_INT64 = 2**63 - 1
 _KEY_CHARS = re.compile(r"^[/\w.\- :]*$")
 
 
@@ -57,21 +58,25 @@ def check_metric_value(key: str, value: object) -> float | int:
             f"metric {key!r} value must be a real number (int, float or numpy scalar), got "
             f"{type(value).__name__} {value!r}"
         )
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValidationError(
+            f"metric {key!r} value {value!r} is too large to store as a 64-bit float"
+        ) from None
 
 
 def check_step(key: str, step: object) -> int:
     """An int >= 0 (numpy integers accepted, bools refused)."""
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-        raise ValidationError(f"metric {key!r} step must be an int >= 0, got {step!r}")
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or not 0 <= step <= MAX_INT64:
+        raise ValidationError(f"metric {key!r} step must be an int >= 0 (64-bit), got {step!r}")
     return int(step)
 
 
 def check_timestamp(key: str, timestamp: object) -> int:
     """ms since the epoch, an int >= 0."""
-    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral) or timestamp < 0:
+    if (isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral)
+            or not 0 <= timestamp <= MAX_INT64):
         raise ValidationError(
             f"metric {key!r} timestamp must be an int >= 0 (ms since epoch), got {timestamp!r}"
         )

@@ -1,37 +1,53 @@
-"""One run's write buffer and the background thread that empties it into a backend.
+"""One run's write buffer and the background thread that empties it into a sink.
 
-Producers (the logging calls) append to in-memory lists under a short lock. The flusher
-thread wakes every ``flush_interval`` seconds, or as soon as a full batch is waiting,
-swaps the lists out and writes them packed to the backend's limits. The buffer is bounded:
-when ``buffer_size`` points are waiting, the producer writes them itself (it blocks; nothing
-is dropped). A write that fails puts what it did not write back at the front of the buffer
-and keeps the error, which the next logging call, ``flush()`` or ``end()`` raises.
+The hot path is lock-free: a logging call appends one point as a single
+``list.extend((key, value, timestamp, step))``, which is atomic (under the GIL, and per
+list on free-threaded builds). Only the flusher removes points, and only from the front,
+and only after its sink said they are durable (``del points[:n]``, also atomic), so points
+appended meanwhile are never lost and a failed write leaves everything unwritten in place,
+in order.
+
+The flusher wakes every ``flush_interval`` seconds, or when a full batch waits. The buffer
+is bounded: a producer that finds ``buffer_size`` points waiting writes them itself
+(it blocks; nothing is dropped). A write error is kept and raised by the next logging call,
+``flush()`` or ``end()``; the data stays buffered for the next attempt.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable
+from typing import Protocol
 
-from .backend import Backend
-from .batching import pack
-from .entities import Metric, Param, RunTag
-from .errors import ParamConflictError, TrackbridgeError
+from .entities import Param, RunTag
+from .errors import TrackbridgeError
+
+#: Called by a sink each time a prefix of the buffer is durable:
+#: (number of points, number of params, number of tags).
+Committed = Callable[[int, int, int], None]
+
+
+class Sink(Protocol):
+    """Where a writer puts what it drains. ``points`` is flat: key, value, timestamp, step, ..."""
+
+    def describe(self) -> str: ...
+
+    def write(self, run_id: str, points: list, params: list[Param], tags: list[RunTag],
+              committed: Committed) -> None: ...
 
 
 class RunWriter:
     def __init__(
-        self, backend: Backend, run_id: str, *, flush_interval: float, buffer_size: int
+        self, sink: Sink, run_id: str, *, flush_interval: float, buffer_size: int,
+        batch_size: int,
     ) -> None:
-        self.backend = backend
+        self.sink = sink
         self.run_id = run_id
-        self.limits = backend.limits
         self.flush_interval = flush_interval
         self.buffer_size = max(int(buffer_size), 1)
-        self.batch_size = min(self.limits.max_metrics_per_batch, self.buffer_size)
-        # the producer side reads these attributes directly (see Run.log_metric)
-        self.lock = threading.Lock()
-        self.metrics: list[tuple[str, float, int, int]] = []
+        #: the producer calls :meth:`full` when the flat point list reaches this length
+        self.full_at = 4 * min(batch_size, self.buffer_size)
+        self.points: list = []
         self.params: list[Param] = []
         self.tags: list[RunTag] = []
         self.wake = threading.Event()
@@ -56,54 +72,32 @@ class RunWriter:
                     self.error = exc
 
     def full(self) -> None:
-        """Called by a producer that saw ``batch_size`` points waiting."""
-        with self.lock:
-            waiting = len(self.metrics)
-        if waiting >= self.buffer_size:
+        """Called by a producer that saw a full batch waiting."""
+        if len(self.points) >= 4 * self.buffer_size:
             self.drain()  # backpressure: the producer pays for the write
         elif not self.wake.is_set():
             self.wake.set()
 
-    def drain(self) -> None:
-        """Write everything buffered so far; raises the write error (after re-queueing)."""
-        with self._write_lock:
-            with self.lock:
-                metrics, params, tags = self.metrics, self.params, self.tags
-                if not (metrics or params or tags):
-                    return
-                self.metrics, self.params, self.tags = [], [], []
-            self._write(metrics, params, tags)
+    def _committed(self, n_points: int, n_params: int, n_tags: int) -> None:
+        del self.points[: 4 * n_points]
+        del self.params[:n_params]
+        del self.tags[:n_tags]
 
-    def _write(
-        self, metrics: Sequence[tuple], params: Sequence[Param], tags: Sequence[RunTag]
-    ) -> None:
-        done_m = done_p = done_t = 0
-        conflict: ParamConflictError | None = None
-        try:
-            points = list(map(Metric._make, metrics))
-            for batch in pack(points, params, tags, self.limits):
-                try:
-                    self.backend.log_batch(self.run_id, batch.metrics, batch.params, batch.tags)
-                except ParamConflictError as exc:  # applied but for the conflicting params
-                    conflict = conflict or exc
-                done_m += len(batch.metrics)
-                done_p += len(batch.params)
-                done_t += len(batch.tags)
-        except BaseException:
-            with self.lock:  # keep order: what failed goes back in front of newer data
-                self.metrics[:0] = metrics[done_m:]
-                self.params[:0] = params[done_p:]
-                self.tags[:0] = tags[done_t:]
-            raise
-        if conflict is not None:
-            raise conflict
+    def drain(self) -> None:
+        """Write everything buffered so far; raise the write error (the data stays buffered)."""
+        with self._write_lock:
+            n = len(self.points)
+            n_params, n_tags = len(self.params), len(self.tags)
+            if n or n_params or n_tags:
+                self.sink.write(self.run_id, self.points[:n], self.params[:n_params],
+                                self.tags[:n_tags], self._committed)
 
     def _raise(self, exc: BaseException) -> None:
         if isinstance(exc, TrackbridgeError):
             raise exc
         raise TrackbridgeError(
-            f"writing run {self.run_id} to the {self.backend.describe()} failed in the "
-            f"background: {exc!r}; the unwritten data is still buffered"
+            f"writing run {self.run_id} to the {self.sink.describe()} failed: {exc!r}; "
+            f"the unwritten data is still buffered"
         ) from exc
 
     def raise_error(self) -> None:
@@ -113,7 +107,7 @@ class RunWriter:
             self._raise(exc)
 
     def flush(self) -> None:
-        """Make everything logged so far durable in the backend, or raise why not."""
+        """Make everything logged so far durable, or raise why not."""
         pending, self.error = self.error, None
         try:
             self.drain()

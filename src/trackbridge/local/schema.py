@@ -10,6 +10,7 @@ import sqlite3
 
 from ..errors import StoreError
 
+#: One script per schema version. Statements are separated by ";" at the end of a line.
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
     """
@@ -40,17 +41,23 @@ MIGRATIONS: tuple[str, ...] = (
         run_pk INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
         PRIMARY KEY (run_pk, key)
     ) WITHOUT ROWID;
-    -- seq orders every point ever written: sync uses it as its high-water mark.
-    -- value NULL stands for NaN (SQLite stores NaN as NULL anyway).
-    CREATE TABLE metrics (
-        seq INTEGER PRIMARY KEY,
+    -- metric points, one row per flushed chunk (see local/columns.py), chunk_id orders
+    -- the chunks of a store: sync uses it as its high-water mark
+    CREATE TABLE metric_chunks (
+        chunk_id INTEGER PRIMARY KEY AUTOINCREMENT,
         run_pk INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        value REAL,
-        timestamp INTEGER NOT NULL,
-        step INTEGER NOT NULL
+        n INTEGER NOT NULL,
+        keys TEXT NOT NULL,
+        key_index BLOB,
+        vals BLOB NOT NULL,
+        timestamps BLOB NOT NULL,
+        steps BLOB NOT NULL
     );
-    CREATE INDEX metrics_by_run_key ON metrics(run_pk, key);
+    CREATE INDEX metric_chunks_by_run ON metric_chunks(run_pk, chunk_id);
+    CREATE TABLE metric_chunk_keys (
+        run_pk INTEGER NOT NULL, key TEXT NOT NULL, chunk_id INTEGER NOT NULL,
+        PRIMARY KEY (run_pk, key, chunk_id)
+    ) WITHOUT ROWID;
     CREATE TABLE latest_metrics (
         run_pk INTEGER NOT NULL, key TEXT NOT NULL, value REAL,
         timestamp INTEGER NOT NULL, step INTEGER NOT NULL,
@@ -80,7 +87,7 @@ def migrate(conn: sqlite3.Connection, where: str) -> None:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
         for number in range(version, SCHEMA_VERSION):
-            for statement in MIGRATIONS[number].split(";"):
+            for statement in MIGRATIONS[number].split(";\n"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")

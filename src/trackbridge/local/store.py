@@ -7,6 +7,7 @@ is a ``BEGIN IMMEDIATE`` transaction and waits (``busy_timeout``) rather than fa
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -37,6 +38,7 @@ from ..errors import (
 )
 from ..filtering import compile_filter
 from .artifacts import BlobStore
+from .columns import decode, encode
 from .liveness import HOST, is_alive, process_start_marker
 from .schema import migrate
 
@@ -175,28 +177,22 @@ class LocalBackend(Backend):
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
     ) -> None:
+        flat = [field for point in metrics for field in point]
+        conflicts = self.append(run_id, flat, params, tags)
+        if conflicts:
+            raise self.conflict_error(run_id, conflicts)
+
+    def append(
+        self, run_id: str, flat: list, params: Sequence[Param] = (), tags: Sequence[RunTag] = ()
+    ) -> list[str]:
+        """Store points given flat (key, value, timestamp, step, ...), params and tags in one
+        transaction. Params that would change a stored value are skipped and described in
+        the returned list; everything else is stored."""
         conflicts: list[str] = []
         with self._write() as conn:
             pk = self._run_pk(conn, run_id)
-            if metrics:
-                conn.executemany(
-                    f"INSERT INTO metrics(run_pk, key, value, timestamp, step) "
-                    f"VALUES ({pk}, ?, ?, ?, ?)",
-                    metrics,
-                )
-                latest: dict[str, Metric] = {}
-                for point in metrics:
-                    best = latest.get(point[0])
-                    if best is None or (point[3], point[2]) >= (best[3], best[2]):
-                        latest[point[0]] = point
-                conn.executemany(
-                    f"INSERT INTO latest_metrics(run_pk, key, value, timestamp, step) "
-                    f"VALUES ({pk}, ?, ?, ?, ?) ON CONFLICT(run_pk, key) DO UPDATE SET "
-                    "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step "
-                    "WHERE (excluded.step, excluded.timestamp) >= "
-                    "(latest_metrics.step, latest_metrics.timestamp)",
-                    latest.values(),
-                )
+            if flat:
+                self._append_points(conn, pk, flat)
             if params:
                 existing = dict(
                     conn.execute("SELECT key, value FROM params WHERE run_pk = ?", (pk,))
@@ -215,11 +211,35 @@ class LocalBackend(Backend):
                     "INSERT OR REPLACE INTO tags(run_pk, key, value) VALUES (?, ?, ?)",
                     [(pk, k, v) for k, v in tags],
                 )
-        if conflicts:
-            raise ParamConflictError(
-                f"param value(s) of run {run_id} cannot change: {'; '.join(conflicts)} "
-                f"({self.describe()}); the rest of the batch was stored"
-            )
+        return conflicts
+
+    def conflict_error(self, run_id: str, conflicts: list[str]) -> ParamConflictError:
+        return ParamConflictError(
+            f"param value(s) of run {run_id} cannot change: {'; '.join(conflicts)} "
+            f"({self.describe()}); the rest of the batch was stored"
+        )
+
+    @staticmethod
+    def _append_points(conn: sqlite3.Connection, pk: int, flat: list) -> None:
+        chunk = encode(flat)
+        cur = conn.execute(
+            "INSERT INTO metric_chunks(run_pk, n, keys, key_index, vals, timestamps, steps) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (pk, len(flat) // 4, json.dumps(chunk.keys), chunk.key_index, chunk.values,
+             chunk.timestamps, chunk.steps),
+        )
+        conn.executemany(
+            "INSERT INTO metric_chunk_keys(run_pk, key, chunk_id) VALUES (?, ?, ?)",
+            [(pk, key, cur.lastrowid) for key in chunk.keys],
+        )
+        conn.executemany(
+            "INSERT INTO latest_metrics(run_pk, key, value, timestamp, step) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_pk, key) DO UPDATE SET "
+            "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step "
+            "WHERE (excluded.step, excluded.timestamp) >= "
+            "(latest_metrics.step, latest_metrics.timestamp)",
+            [(pk, key, v, t, s) for key, (v, t, s) in chunk.latest.items()],
+        )
 
     def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
         sha, size = self.blobs.put(Path(local_path))
@@ -329,11 +349,14 @@ class LocalBackend(Backend):
         conn = self._conn()
         pk = self._run_pk(conn, run_id)
         rows = conn.execute(
-            "SELECT key, value, timestamp, step FROM metrics WHERE run_pk = ? AND key = ? "
-            "ORDER BY step, timestamp, seq",
+            "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps FROM metric_chunk_keys k "
+            "JOIN metric_chunks c USING (chunk_id) WHERE k.run_pk = ? AND k.key = ? "
+            "ORDER BY c.chunk_id",
             (pk, key),
         )
-        return [Metric(k, _value(v), ts, s) for k, v, ts, s in rows]
+        points = [Metric(key, v, t, s) for row in rows for v, t, s in decode(*row, key)]
+        points.sort(key=lambda m: (m.step, m.timestamp))  # stable: logged order on ties
+        return points
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
         conn = self._conn()

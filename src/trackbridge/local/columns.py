@@ -1,0 +1,85 @@
+"""Metric points stored as columns: one SQLite row per flushed chunk, not per point.
+
+A chunk holds the points of one flush of one run in four little-endian arrays (values as
+float64, so NaN and +/-inf survive; timestamps and steps as int64) plus, when the chunk
+mixes keys, a uint32 index into its list of keys. Encoding uses only C-level list and
+array operations, which is what lets a million points reach disk in well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from array import array
+from collections.abc import Iterator
+from itertools import compress
+from operator import le
+from typing import NamedTuple
+
+_SWAP = sys.byteorder != "little"
+
+
+class Chunk(NamedTuple):
+    keys: list[str]
+    key_index: bytes | None  # None when every point has keys[0]
+    values: bytes
+    timestamps: bytes
+    steps: bytes
+    #: key -> (value, timestamp, step) of the point that is "latest" within the chunk
+    latest: dict[str, tuple[float, int, int]]
+
+
+def _pack(typecode: str, items: list) -> bytes:
+    column = array(typecode, items)
+    if _SWAP:  # pragma: no cover - big-endian hosts only
+        column.byteswap()
+    return column.tobytes()
+
+
+def _unpack(typecode: str, blob: bytes) -> list:
+    column = array(typecode)
+    column.frombytes(blob)
+    if _SWAP:  # pragma: no cover
+        column.byteswap()
+    return column.tolist()
+
+
+def encode(flat: list) -> Chunk:
+    """Encode a flat ``[key, value, timestamp, step, key, ...]`` list."""
+    n = len(flat)
+    keys, values = flat[0:n:4], flat[1:n:4]
+    timestamps, steps = flat[2:n:4], flat[3:n:4]
+    distinct = list(dict.fromkeys(keys))
+    key_index = None
+    if len(distinct) > 1:
+        position = {k: i for i, k in enumerate(distinct)}
+        key_index = _pack("I", list(map(position.__getitem__, keys)))
+    return Chunk(distinct, key_index, _pack("d", values), _pack("q", timestamps), _pack("q", steps),
+                 _latest(keys, values, timestamps, steps))
+
+
+def _latest(keys: list, values: list, timestamps: list, steps: list) -> dict:
+    """Per key the point with the highest (step, timestamp), the last logged on ties (MLflow)."""
+    ordered = all(map(le, steps, steps[1:])) and all(map(le, timestamps, timestamps[1:]))
+    if ordered:  # the usual case: the last point of each key is its latest
+        last = dict(zip(keys, range(len(keys))))
+        return {k: (values[i], timestamps[i], steps[i]) for k, i in last.items()}
+    best: dict[str, tuple[float, int, int]] = {}
+    for k, v, t, s in zip(keys, values, timestamps, steps):
+        b = best.get(k)
+        if b is None or (s, t) >= (b[2], b[1]):
+            best[k] = (v, t, s)
+    return best
+
+
+def decode(keys_json: str, key_index: bytes | None, values: bytes, timestamps: bytes, steps: bytes,
+           key: str) -> Iterator[tuple[float, int, int]]:
+    """The (value, timestamp, step) points of ``key`` in one stored chunk, in logged order."""
+    keys = json.loads(keys_json)
+    if key not in keys:
+        return iter(())
+    columns = [_unpack("d", values), _unpack("q", timestamps), _unpack("q", steps)]
+    if key_index is not None:
+        selector = list(map(keys.index(key).__eq__, _unpack("I", key_index)))
+        columns = [list(compress(c, selector)) for c in columns]
+    return zip(*columns)
