@@ -148,6 +148,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     db_uri = f"sqlite:///{root / 'mlflow.db'}"
     log_path = root / "server.log"
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    # no background job runner (half a dozen huey processes): tracking tests never need it
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     cmd = [
         sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port),
         "--backend-store-uri", db_uri, "--artifacts-destination", str(artifacts),

@@ -1,0 +1,361 @@
+"""Where a run's files go, chosen by the scheme of its ``artifact_uri``.
+
+* ``dbfs:/databricks/mlflow-tracking/...`` (Databricks' managed store): signed URLs from
+  ``POST /api/2.0/mlflow/artifacts/credentials-for-write`` (``-for-read`` to download), then a
+  plain HTTP request to cloud storage with the headers the service returned. The Databricks
+  token is never sent to the storage URL.
+* ``dbfs:/Volumes/...`` (a Unity Catalog volume): the SDK's Files API.
+* ``mlflow-artifacts:/...`` (an open-source MLflow server): its artifact proxy endpoints.
+
+Every upload streams the file from disk (large Azure blobs go up in blocks, each streamed
+from its slice of the file); every download streams to disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import posixpath
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote, urlparse
+
+from trackbridge.entities import ArtifactEntry
+from trackbridge.errors import ArtifactNotFoundError, BackendError
+
+from .retry import HttpStatusError
+
+if TYPE_CHECKING:
+    from .backend import DatabricksBackend
+
+MANAGED_PREFIX = "dbfs:/databricks/mlflow-tracking/"
+VOLUMES_PREFIX = "dbfs:/Volumes/"
+PROXY_SCHEME = "mlflow-artifacts"
+CHUNK = 1024 * 1024  # bytes per read/write when streaming
+#: Azure blobs larger than this go up as blocks of this size (Put Block + Put Block List).
+AZURE_BLOCK_SIZE = 64 * 1024 * 1024
+#: ADLS Gen2 appends per request.
+ADLS_APPEND_SIZE = 64 * 1024 * 1024
+#: credentials-for-write/-read accept at most this many paths per request.
+MAX_PATHS_PER_CREDENTIALS_CALL = 2000
+
+
+def store_for(backend: DatabricksBackend, run_id: str, artifact_uri: str | None) -> ArtifactStore:
+    """The store that handles ``artifact_uri``; a clear error for anything else."""
+    uri = artifact_uri or ""
+    if uri.startswith(MANAGED_PREFIX):
+        return ManagedStore(backend, run_id, uri)
+    if uri.startswith(VOLUMES_PREFIX):
+        return VolumeStore(backend, run_id, uri)
+    if urlparse(uri).scheme == PROXY_SCHEME:
+        return ProxiedStore(backend, run_id, uri)
+    scheme = urlparse(uri).scheme or "(none)"
+    raise BackendError(
+        f"artifacts of run {run_id} live at {uri!r} (scheme {scheme!r}), which the databricks "
+        f"backend cannot write; it supports {MANAGED_PREFIX}..., {VOLUMES_PREFIX}... and "
+        f"{PROXY_SCHEME}:/... artifact locations"
+    )
+
+
+def _join(*parts: str | None) -> str:
+    return posixpath.join(*[p.strip("/") for p in parts if p and p.strip("/")])
+
+
+class FileSlice(io.RawIOBase):
+    """``length`` bytes of a file from ``offset``, read lazily: a sized, streamed HTTP body."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._f.seek(offset)
+        self._left = self._length = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        n = min(len(buf), self._left)
+        if n <= 0:
+            return 0
+        got = self._f.readinto(memoryview(buf)[:n])
+        self._left -= got
+        return got
+
+    def tell(self) -> int:
+        return self._length - self._left
+
+    def __len__(self) -> int:
+        return self._length
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def _write_stream(chunks: Iterator[bytes], dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".part")
+    with open(tmp, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    os.replace(tmp, dst)
+
+
+class ArtifactStore:
+    def __init__(self, backend: DatabricksBackend, run_id: str, uri: str) -> None:
+        self.backend = backend
+        self.run_id = run_id
+        self.uri = uri
+
+    def upload(self, local_path: Path, artifact_path: str) -> None:
+        raise NotImplementedError
+
+    def list(self, path: str | None) -> list[ArtifactEntry]:
+        raise NotImplementedError
+
+    def download(self, path: str, dst: Path) -> None:
+        raise NotImplementedError
+
+
+# -- Databricks' managed store: signed URLs ---------------------------------------------------
+class ManagedStore(ArtifactStore):
+    def credentials(self, kind: str, paths: list[str]) -> list[dict[str, Any]]:
+        """Signed URLs for ``paths`` (``kind`` is "write" or "read"), 2000 paths per request."""
+        infos: list[dict[str, Any]] = []
+        for i in range(0, len(paths), MAX_PATHS_PER_CREDENTIALS_CALL):
+            chunk = paths[i:i + MAX_PATHS_PER_CREDENTIALS_CALL]
+            answer = self.backend.call(
+                lambda chunk=chunk: self.backend.client.api_client.do(
+                    "POST", f"/api/2.0/mlflow/artifacts/credentials-for-{kind}",
+                    body={"run_id": self.run_id, "path": chunk},
+                    headers={"Accept": "application/json", "Content-Type": "application/json"}),
+                what=f"get {kind} credentials for {len(chunk)} artifact(s) of run {self.run_id}",
+                safe=True)
+            infos.extend(answer.get("credential_infos", []))
+        return infos
+
+    def upload(self, local_path: Path, artifact_path: str) -> None:
+        (info,) = self.credentials("write", [artifact_path])
+        SignedUpload(self.backend, info, local_path,
+                     f"upload {artifact_path!r} of run {self.run_id}").run()
+
+    def list(self, path: str | None) -> list[ArtifactEntry]:
+        entries, token = [], None
+        while True:
+            query = {"run_id": self.run_id, **({"path": path} if path else {}),
+                     **({"page_token": token} if token else {})}
+            page = self.backend.call(
+                lambda query=query: self.backend.client.api_client.do(
+                    "GET", "/api/2.0/mlflow/artifacts/list", query=query,
+                    headers={"Accept": "application/json"}),
+                what=f"list artifacts {path or '/'} of run {self.run_id}", safe=True)
+            for f in page.get("files", []):
+                size = f.get("file_size")
+                entries.append(ArtifactEntry(f["path"], bool(f.get("is_dir")),
+                                             None if f.get("is_dir") else int(size or 0)))
+            token = page.get("next_page_token")
+            if not token:
+                return entries
+
+    def download(self, path: str, dst: Path) -> None:
+        (info,) = self.credentials("read", [path])
+        what = f"download {path!r} of run {self.run_id}"
+        headers = {h["name"]: h["value"] for h in info.get("headers") or ()}
+
+        def fetch() -> None:
+            with self.backend.storage.get(info["signed_uri"], headers=headers, stream=True,
+                                          timeout=self.backend.settings.http_timeout_seconds) as r:
+                if r.status_code == 404:
+                    raise ArtifactNotFoundError(
+                        f"{what} on {self.backend.describe()} failed: no artifact at {path!r}")
+                check_status(r, "GET")
+                _write_stream(r.iter_content(CHUNK), dst)
+
+        self.backend.call(fetch, what=what, safe=True)
+
+
+def check_status(response: Any, method: str) -> None:
+    """Raise :class:`HttpStatusError` for a non-2xx storage answer (URL query left out)."""
+    if response.status_code < 300:
+        return
+    retry_after = response.headers.get("Retry-After")
+    try:
+        wait = float(retry_after) if retry_after is not None else None
+    except ValueError:
+        wait = None
+    url = response.url.split("?", 1)[0]
+    body = response.text[:300] if not response.raw or not response.raw.closed else ""
+    raise HttpStatusError(response.status_code,
+                          f"{method} {url} answered {response.status_code}: {body}", wait)
+
+
+class SignedUpload:
+    """One file to one signed URL, per the credential type the service returned."""
+
+    def __init__(self, backend: DatabricksBackend, info: dict[str, Any], local_path: Path,
+                 what: str) -> None:
+        self.backend = backend
+        self.url: str = info["signed_uri"]
+        self.kind: str = info.get("type", "")
+        self.headers = {h["name"]: h["value"] for h in info.get("headers") or ()}
+        self.path = local_path
+        self.size = local_path.stat().st_size
+        self.what = what
+
+    def run(self) -> None:
+        if self.kind == "AZURE_ADLS_GEN2_SAS_URI":
+            self._adls()
+        elif self.kind == "AZURE_SAS_URI" and self.size > AZURE_BLOCK_SIZE:
+            self._azure_blocks()
+        else:
+            headers = dict(self.headers)
+            if self.kind == "AZURE_SAS_URI":
+                headers.setdefault("x-ms-blob-type", "BlockBlob")
+            self._send("PUT", self.url, headers, 0, self.size)
+
+    def _send(self, method: str, url: str, headers: dict[str, str], offset: int, length: int,
+              body: bytes | None = None) -> None:
+        def attempt() -> None:
+            data: Any = body if body is not None else (
+                FileSlice(self.path, offset, length) if length else b"")
+            try:
+                r = self.backend.storage.request(
+                    method, url, data=data, headers=headers,
+                    timeout=self.backend.settings.http_timeout_seconds)
+            finally:
+                if isinstance(data, FileSlice):
+                    data.close()
+            check_status(r, method)
+
+        self.backend.call(attempt, what=self.what, safe=True)
+
+    def _azure_blocks(self) -> None:
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "x-ms-blob-type"}
+        ids = []
+        for n, offset in enumerate(range(0, self.size, AZURE_BLOCK_SIZE)):
+            block_id = base64.b64encode(f"block-{n:08d}".encode()).decode()
+            ids.append(block_id)
+            length = min(AZURE_BLOCK_SIZE, self.size - offset)
+            self._send("PUT", f"{self.url}&comp=block&blockid={quote(block_id, safe='')}",
+                       headers, offset, length)
+        xml = "".join(f"<Latest>{i}</Latest>" for i in ids)
+        body = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{xml}</BlockList>'.encode()
+        self._send("PUT", f"{self.url}&comp=blocklist", headers, 0, len(body), body=body)
+
+    def _adls(self) -> None:
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "x-ms-blob-type"}
+        self._send("PUT", f"{self.url}&resource=file", headers, 0, 0, body=b"")
+        for offset in range(0, self.size, ADLS_APPEND_SIZE):
+            length = min(ADLS_APPEND_SIZE, self.size - offset)
+            self._send("PATCH", f"{self.url}&action=append&position={offset}", headers,
+                       offset, length)
+        self._send("PATCH", f"{self.url}&action=flush&position={self.size}", headers, 0, 0,
+                   body=b"")
+
+
+# -- Unity Catalog volumes: the Files API ---------------------------------------------------
+class VolumeStore(ArtifactStore):
+    def __init__(self, backend: DatabricksBackend, run_id: str, uri: str) -> None:
+        super().__init__(backend, run_id, uri)
+        self.root = "/" + uri[len("dbfs:/"):].strip("/")
+
+    def upload(self, local_path: Path, artifact_path: str) -> None:
+        target = f"{self.root}/{artifact_path}"
+
+        def attempt() -> None:
+            with open(local_path, "rb") as f:
+                self.backend.client.files.upload(target, f, overwrite=True, use_parallel=False)
+
+        self.backend.call(attempt, what=f"upload {artifact_path!r} of run {self.run_id} to "
+                                        f"{target}", safe=True)
+
+    def list(self, path: str | None) -> list[ArtifactEntry]:
+        from databricks.sdk.errors import NotFound
+
+        folder = f"{self.root}/{path.strip('/')}" if path else self.root
+
+        def attempt() -> list[ArtifactEntry]:
+            try:
+                found = list(self.backend.client.files.list_directory_contents(folder))
+            except NotFound:
+                return []
+            return [ArtifactEntry(posixpath.relpath(e.path.rstrip("/"), self.root),
+                                  bool(e.is_directory), None if e.is_directory else e.file_size)
+                    for e in found]
+
+        return self.backend.call(attempt, what=f"list artifacts {path or '/'} of run "
+                                               f"{self.run_id}", safe=True)
+
+    def download(self, path: str, dst: Path) -> None:
+        from databricks.sdk.errors import NotFound
+
+        what = f"download {path!r} of run {self.run_id}"
+
+        def attempt() -> None:
+            try:
+                contents: BinaryIO = self.backend.client.files.download(
+                    f"{self.root}/{path}").contents
+            except NotFound:
+                raise ArtifactNotFoundError(
+                    f"{what} on {self.backend.describe()} failed: no artifact at {path!r}"
+                ) from None
+            with contents:
+                _write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
+
+        self.backend.call(attempt, what=what, safe=True)
+
+
+# -- an open-source MLflow server: its artifact proxy -----------------------------------------
+class ProxiedStore(ArtifactStore):
+    ENDPOINT = "/api/2.0/mlflow-artifacts/artifacts"
+
+    def __init__(self, backend: DatabricksBackend, run_id: str, uri: str) -> None:
+        super().__init__(backend, run_id, uri)
+        self.root = urlparse(uri).path.strip("/")
+
+    def _url(self, rel: str) -> str:
+        return f"{self.ENDPOINT}/{quote(_join(self.root, rel))}"
+
+    def upload(self, local_path: Path, artifact_path: str) -> None:
+        size = local_path.stat().st_size
+
+        def attempt() -> None:
+            with open(local_path, "rb") as f:
+                self.backend.client.api_client.do(
+                    "PUT", self._url(artifact_path), data=f if size else b"",
+                    headers={"Content-Type": "application/octet-stream"})
+
+        self.backend.call(attempt, what=f"upload {artifact_path!r} of run {self.run_id}",
+                          safe=True)
+
+    def list(self, path: str | None) -> list[ArtifactEntry]:
+        rel = (path or "").strip("/")
+        answer = self.backend.call(
+            lambda: self.backend.client.api_client.do(
+                "GET", self.ENDPOINT, query={"path": _join(self.root, rel)},
+                headers={"Accept": "application/json"}),
+            what=f"list artifacts {rel or '/'} of run {self.run_id}", safe=True)
+        return [
+            ArtifactEntry(_join(rel, f["path"]), bool(f.get("is_dir")),
+                          None if f.get("is_dir") else int(f.get("file_size") or 0))
+            for f in answer.get("files", [])
+        ]
+
+    def download(self, path: str, dst: Path) -> None:
+        from databricks.sdk.errors import NotFound
+
+        what = f"download {path!r} of run {self.run_id}"
+
+        def attempt() -> None:
+            try:
+                answer = self.backend.client.api_client.do("GET", self._url(path), raw=True)
+            except NotFound:
+                raise ArtifactNotFoundError(
+                    f"{what} on {self.backend.describe()} failed: no artifact at {path!r}"
+                ) from None
+            contents = answer["contents"]
+            with contents:
+                _write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
+
+        self.backend.call(attempt, what=what, safe=True)

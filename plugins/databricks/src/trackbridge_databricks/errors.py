@@ -1,0 +1,95 @@
+"""SDK and HTTP failures -> trackbridge errors that say what, where and why, minus secrets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from trackbridge.errors import (
+    ArtifactNotFoundError,
+    BackendError,
+    LimitExceededError,
+    NotFoundError,
+    ParamConflictError,
+    TrackbridgeError,
+)
+
+from .retry import AmbiguousWriteError, HttpStatusError
+
+_PATTERNS = (
+    re.compile(r"(?i)(bearer\s+)[^\s'\"]+"),
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    re.compile(r"dapi[0-9a-f]{32}(?:-\d+)?"),  # Databricks personal access tokens
+    # signatures in signed storage URLs (Azure SAS, AWS and GCP presigned)
+    re.compile(r"(?i)((?:sig|x-amz-signature|x-amz-security-token|x-goog-signature)=)[^&\s'\"]+"),
+)
+_PARAM_CHANGED = re.compile(r"(?i)changing param value|already logged with value|param.*cannot be changed")
+_LIMIT_WORDS = re.compile(r"(?i)\bexceed|too long|too large|too many|max(imum)? (length|size)")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with the given secret values and anything token- or signature-shaped masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.re.groups else "") + "***", text)
+    return text
+
+
+def platform_message(exc: BaseException) -> str:
+    """The platform's own words for a failure (error code first when there is one)."""
+    if isinstance(exc, AmbiguousWriteError):
+        exc = exc.cause
+    code = getattr(exc, "error_code", None)
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, HttpStatusError):
+        return f"HTTP {exc.status}: {text}"
+    if code and code not in text:
+        return f"{code}: {text}"
+    if isinstance(exc, TimeoutError) and exc.__cause__ is not None:  # the SDK gave up retrying
+        return f"{text} (last error: {platform_message(exc.__cause__)})"
+    return text
+
+
+def translate(
+    exc: BaseException,
+    what: str,
+    where: str,
+    *,
+    not_found: type[NotFoundError] | None = None,
+    secrets: Iterable[str] = (),
+) -> TrackbridgeError:
+    """The trackbridge error for ``exc`` raised while doing ``what`` (e.g. "log_batch to run
+    abc") against ``where`` (the backend's description)."""
+    if isinstance(exc, TrackbridgeError):
+        return exc
+    from databricks.sdk import errors
+
+    message = redact(platform_message(exc), secrets)
+    text = f"{what} on {where} failed: {message}"
+    if isinstance(exc, AmbiguousWriteError):
+        return BackendError(
+            f"{what} on {where} failed in a way that leaves its effect unknown: the batch may be "
+            f"partly applied, so it was not resent automatically (a blind resend could duplicate "
+            f"metric points). Platform said: {message}"
+        )
+    if isinstance(exc, HttpStatusError) and exc.status == 404 and not_found is not None:
+        return not_found(text)
+    if isinstance(exc, errors.NotFound) and not_found is not None:
+        return not_found(text)
+    if isinstance(exc, errors.BadRequest):
+        if _PARAM_CHANGED.search(str(exc)):
+            return ParamConflictError(text)
+        if _LIMIT_WORDS.search(str(exc)):
+            return LimitExceededError(text)
+    if isinstance(exc, (errors.Unauthenticated, errors.PermissionDenied)):
+        return BackendError(f"{text}. Check the credentials the SDK resolved with "
+                            f"`trackbridge doctor` (DATABRICKS_TOKEN, the profile, or OAuth)")
+    if isinstance(exc, errors.NotFound) and "ENDPOINT_NOT_FOUND" in message:
+        return BackendError(f"{text}. This host does not offer that API")
+    return BackendError(text)
+
+
+def artifact_not_found(what: str, where: str, path: str) -> ArtifactNotFoundError:
+    return ArtifactNotFoundError(f"{what} on {where} failed: no artifact at {path!r}")
