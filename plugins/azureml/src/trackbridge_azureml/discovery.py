@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
+import warnings
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -83,6 +84,10 @@ def parse_tracking_uri(uri: str) -> Workspace:
     )
 
 
+def _one_line(exc: Exception) -> str:
+    return redact(" ".join(str(exc).split()))[:600]
+
+
 def discover_tracking_uri(credential: Any, *, subscription_id: str | None = None,
                           resource_group: str | None = None, workspace: str | None = None,
                           config_json: str | None = None) -> str:
@@ -94,7 +99,9 @@ def discover_tracking_uri(credential: Any, *, subscription_id: str | None = None
     where = f"config_json {config_json!r}" if config_json else \
         f"workspace {workspace!r} (subscription {subscription_id}, resource group {resource_group})"
     try:
-        from azure.ai.ml import MLClient
+        with warnings.catch_warnings():  # azure-ai-ml's schemas warn at import (marshmallow)
+            warnings.simplefilter("ignore")
+            from azure.ai.ml import MLClient
 
         if config_json:
             client = MLClient.from_config(credential, path=config_json)
@@ -103,7 +110,7 @@ def discover_tracking_uri(credential: Any, *, subscription_id: str | None = None
         found = client.workspaces.get(client.workspace_name)
     except Exception as exc:  # azure-ai-ml raises many types; all mean "cannot discover"
         raise BackendError(
-            f"azureml workspace discovery for {where} failed: {redact(str(exc))[:600]}. Check "
+            f"azureml workspace discovery for {where} failed: {_one_line(exc)}. Check "
             f"the names, that the credential can read the workspace, or set tracking_uri"
         ) from None
     uri = getattr(found, "mlflow_tracking_uri", None)
