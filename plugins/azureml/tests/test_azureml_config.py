@@ -223,3 +223,23 @@ def test_doctor_failing_credential_has_a_fix():
     backend = AzureMLBackend(parse_settings({"tracking_uri": TRACKING_URI}), credential=Broken())
     (check,) = checks(backend)
     assert not check.ok and "az login" in check.fix and TOKEN not in check.detail
+
+
+def test_doctor_hook_answers_only_for_azureml(tmp_path):
+    from trackbridge_azureml import plugin
+
+    from trackbridge.local.store import LocalBackend
+
+    local = LocalBackend(tmp_path / "store")
+    try:
+        assert plugin.trackbridge_doctor_checks(backend=local, config=None) is None
+    finally:
+        local.close()
+    backend = AzureMLBackend(parse_settings({"tracking_uri": TRACKING_URI}),
+                             credential=FakeCredential())
+    api = f"https://westeurope.api.azureml.ms/mlflow/v1.0{SCOPE}/api/2.0/mlflow"
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{api}/experiments/search", json={"experiments": []})
+        found = plugin.trackbridge_doctor_checks(backend=backend, config=None)
+    assert [c.name for c in found] == ["azure credential", "azure workspace",
+                                       "azure tracking service"]

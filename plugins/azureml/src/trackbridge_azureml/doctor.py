@@ -36,7 +36,7 @@ def checks(backend: Any) -> list[Check]:
         kind = "access_token" if backend.settings.access_token else backend.settings.credential
         found.append(Check(
             "azure credential", False,
-            f"credential {kind!r} gave no token: {redact(str(exc), secrets)[:400]}",
+            f"credential {kind!r} gave no token: {redact(' '.join(str(exc).split()), secrets)[:400]}",
             "run `az login` (credential = \"cli\" or \"default\"), set AZURE_TENANT_ID / "
             "AZURE_CLIENT_ID / AZURE_CLIENT_SECRET (\"environment\"), set "
             "managed_identity_client_id on a VM, or pass access_token",
