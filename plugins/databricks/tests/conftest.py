@@ -1,33 +1,9 @@
-"""Fixtures of the databricks plugin's tests: an isolated SDK environment and backends."""
+"""Fixtures of the databricks plugin's tests."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from trackbridge_databricks.backend import DatabricksBackend
-from trackbridge_databricks.settings import parse_settings
-
-#: A token-shaped secret: tests assert it never shows up in messages or logs.
-TOKEN = "dapi0123456789abcdef0123456789abcdef"
-
-
-def isolate_sdk_env(mp: pytest.MonkeyPatch, token: str | None = TOKEN) -> None:
-    """No DATABRICKS_*/ARM_* variable or ~/.databrickscfg of the machine leaks into a test."""
-    for var in list(os.environ):
-        if var.startswith(("DATABRICKS_", "ARM_")):
-            mp.delenv(var)
-    mp.setenv("DATABRICKS_CONFIG_FILE", os.devnull)
-    if token is not None:
-        mp.setenv("DATABRICKS_TOKEN", token)
-
-
-def make_backend(mp: pytest.MonkeyPatch, **table) -> DatabricksBackend:
-    """A backend from a ``[databricks]`` table, its client built now under a clean env."""
-    isolate_sdk_env(mp)
-    backend = DatabricksBackend.from_config(table)
-    backend.client  # noqa: B018 - resolve auth while the env is the test's
-    return backend
+from dbx_support import make_backend
 
 
 @pytest.fixture(scope="session")
@@ -40,4 +16,23 @@ def mlflow_backend(mlflow_server):
     backend.close()
 
 
-__all__ = ["TOKEN", "isolate_sdk_env", "make_backend", "parse_settings"]
+@pytest.fixture
+def rsps():
+    """Every HTTP request of the test is answered by ``responses`` (none leaves the process)."""
+    from unit_support import workspace_mock
+
+    mock = workspace_mock()
+    yield mock
+    mock.stop()
+    mock.reset()
+
+
+@pytest.fixture
+def backend(rsps, monkeypatch):
+    """A backend on the mocked workspace; its throttle and retries sleep on fake time."""
+    from dbx_support import use_fake_time
+    from unit_support import HOST
+
+    b = make_backend(monkeypatch, host=HOST, retry_timeout_seconds=30)
+    b.fake_time = use_fake_time(b)
+    return b

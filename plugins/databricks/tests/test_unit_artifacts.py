@@ -1,0 +1,148 @@
+"""Artifact uploads per artifact_uri scheme: exact requests, headers, and streamed bodies."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+from dbx_support import TOKEN
+from trackbridge_databricks import artifacts
+from unit_support import API, HOST, add_run, body_bytes, calls_to, json_body
+
+from trackbridge.errors import ArtifactNotFoundError, BackendError
+
+RUN = "abcabcabcabcabcabcabcabcabcabcab"
+MANAGED = f"dbfs:/databricks/mlflow-tracking/7/{RUN}/artifacts"
+SIGNED = "https://acct.blob.core.windows.net/root/7/abc/artifacts/plots/a.bin?sv=2024&sig=SECRETSIG"
+
+
+@pytest.fixture
+def src(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(bytes(range(256)) * 40)
+    return path
+
+
+def credentials(kind="AZURE_SAS_URI", headers=(("x-ms-encryption-scope", "ml-scope"),)):
+    return {"credential_infos": [{
+        "run_id": RUN, "path": "plots/a.bin", "signed_uri": SIGNED, "type": kind,
+        "headers": [{"name": n, "value": v} for n, v in headers]}]}
+
+
+def capture_put(rsps, url, status=201):
+    """Register a PUT that records the bytes it received (bodies are streams)."""
+    got: list[bytes] = []
+
+    def callback(request):
+        got.append(body_bytes(request))
+        return status, {}, ""
+
+    rsps.add_callback(responses.PUT, url, callback=callback)
+    return got
+
+
+def test_managed_store_gets_write_credentials_then_puts_with_their_headers(backend, rsps, src):
+    add_run(rsps, RUN, MANAGED)
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json=credentials())
+    got = capture_put(rsps, SIGNED.split("?")[0])
+    backend.upload_artifact(RUN, src, "plots/a.bin")
+
+    (cred,) = calls_to(rsps, "/artifacts/credentials-for-write")
+    assert cred.request.url == f"{API}/artifacts/credentials-for-write"
+    assert json_body(cred.request) == {"run_id": RUN, "path": ["plots/a.bin"]}
+    assert cred.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    (put,) = [c for c in rsps.calls if c.request.method == "PUT"]
+    assert put.request.url == SIGNED
+    assert put.request.headers["x-ms-encryption-scope"] == "ml-scope"
+    assert put.request.headers["x-ms-blob-type"] == "BlockBlob"  # Azure SAS PUT needs it
+    assert put.request.headers["Content-Length"] == str(src.stat().st_size)
+    assert "Authorization" not in put.request.headers  # the workspace token stays home
+    assert got == [src.read_bytes()]
+
+
+def test_aws_presigned_put_sends_exactly_the_returned_headers(backend, rsps, src):
+    add_run(rsps, RUN, MANAGED)
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write",
+             json=credentials("AWS_PRESIGNED_URL", (("x-amz-server-side-encryption", "AES256"),)))
+    got = capture_put(rsps, SIGNED.split("?")[0], status=200)
+    backend.upload_artifact(RUN, src, "plots/a.bin")
+    (put,) = [c for c in rsps.calls if c.request.method == "PUT"]
+    assert put.request.headers["x-amz-server-side-encryption"] == "AES256"
+    assert "x-ms-blob-type" not in put.request.headers
+    assert got == [src.read_bytes()]
+
+
+def test_large_azure_blob_goes_up_in_blocks(backend, rsps, src, monkeypatch):
+    monkeypatch.setattr(artifacts, "AZURE_BLOCK_SIZE", 4000)  # the 10,240-byte file: 3 blocks
+    add_run(rsps, RUN, MANAGED)
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json=credentials())
+    got = capture_put(rsps, SIGNED.split("?")[0])
+    backend.upload_artifact(RUN, src, "plots/a.bin")
+    puts = [c.request for c in rsps.calls if c.request.method == "PUT"]
+    assert [p.url.split("&comp=")[1].split("&")[0] for p in puts] == ["block"] * 3 + ["blocklist"]
+    assert b"".join(got[:3]) == src.read_bytes()
+    assert [len(g) for g in got[:3]] == [4000, 4000, 2240]
+    assert got[3].count(b"<Latest>") == 3
+    assert all(p.headers["x-ms-encryption-scope"] == "ml-scope" for p in puts)
+
+
+def test_a_failed_signed_put_is_retried_and_the_file_resent_whole(backend, rsps, src):
+    add_run(rsps, RUN, MANAGED)
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json=credentials())
+    rsps.add(responses.PUT, SIGNED.split("?")[0], status=503, headers={"Retry-After": "2"})
+    got = capture_put(rsps, SIGNED.split("?")[0])
+    backend.upload_artifact(RUN, src, "plots/a.bin")
+    assert got == [src.read_bytes()]
+    assert backend.fake_time.sleeps == [2.0]
+
+
+def test_signed_put_error_hides_the_signature(backend, rsps, src):
+    add_run(rsps, RUN, MANAGED)
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json=credentials())
+    rsps.add(responses.PUT, SIGNED.split("?")[0], status=403,
+             body=f"AuthenticationFailed for {SIGNED}")
+    with pytest.raises(BackendError) as info:
+        backend.upload_artifact(RUN, src, "plots/a.bin")
+    assert "SECRETSIG" not in str(info.value)
+    assert "403" in str(info.value) and "plots/a.bin" in str(info.value)
+
+
+def test_volume_upload_uses_the_files_api_with_overwrite(backend, rsps, src):
+    add_run(rsps, RUN, f"dbfs:/Volumes/main/ml/art/7/{RUN}/artifacts")
+    target = f"{HOST}/api/2.0/fs/files/Volumes/main/ml/art/7/{RUN}/artifacts/plots/a.bin"
+    got = capture_put(rsps, target, status=204)
+    backend.upload_artifact(RUN, src, "plots/a.bin")
+    (put,) = [c for c in rsps.calls if c.request.method == "PUT"]
+    assert put.request.url == f"{target}?overwrite=true"
+    assert put.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert got == [src.read_bytes()]
+
+
+def test_volume_download_of_a_missing_file_is_artifact_not_found(backend, rsps, tmp_path):
+    add_run(rsps, RUN, f"dbfs:/Volumes/main/ml/art/7/{RUN}/artifacts")
+    rsps.add(responses.GET, f"{HOST}/api/2.0/fs/files/Volumes/main/ml/art/7/{RUN}/artifacts/x.txt",
+             status=404, json={"error_code": "NOT_FOUND", "message": "no such file"})
+    with pytest.raises(ArtifactNotFoundError, match="x.txt"):
+        backend.download_artifact(RUN, "x.txt", tmp_path / "x.txt")
+
+
+def test_mlflow_proxy_upload_puts_to_the_artifacts_endpoint(backend, rsps, src):
+    add_run(rsps, RUN, f"mlflow-artifacts:/7/{RUN}/artifacts")
+    target = f"{HOST}/api/2.0/mlflow-artifacts/artifacts/7/{RUN}/artifacts/plots/a.bin"
+    got = capture_put(rsps, target, status=200)
+    backend.upload_artifact(RUN, src, "plots/a.bin")
+    (put,) = [c for c in rsps.calls if c.request.method == "PUT"]
+    assert put.request.url == target
+    assert put.request.headers["Content-Type"] == "application/octet-stream"
+    assert got == [src.read_bytes()]
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/7/run/artifacts", "file:///tmp/art",
+                                 "dbfs:/FileStore/legacy/artifacts"])
+def test_unsupported_artifact_location_names_the_scheme(backend, rsps, src, uri):
+    add_run(rsps, RUN, uri)
+    with pytest.raises(BackendError) as info:
+        backend.upload_artifact(RUN, src, "a.bin")
+    assert uri in str(info.value)
+    assert repr(uri.split(":")[0]) in str(info.value)
+    assert not [c for c in rsps.calls if c.request.method == "PUT"]
+
