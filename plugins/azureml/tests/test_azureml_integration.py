@@ -84,3 +84,29 @@ def test_training_run_through_start_run_reads_back_exactly(azure_front, tmp_path
     # every request carried the token (the front refuses others) and went to the Azure prefix
     assert any(path.endswith("/runs/log-batch") for _, path in azure_front.requests)
     assert any(path.endswith("/artifacts/batch/metadata") for _, path in azure_front.requests)
+
+
+def test_large_artifact_goes_up_in_blocks_and_comes_back_whole(azure_front, azurite, tmp_path,
+                                                               monkeypatch):
+    from azure.storage.blob import BlobServiceClient
+    from azureml_front import CONTAINER
+    from trackbridge_azureml import artifacts
+
+    monkeypatch.setattr(artifacts, "SINGLE_PUT", 64 * 1024)
+    monkeypatch.setattr(artifacts, "BLOCK", 64 * 1024)
+    backend = make_backend(azure_front, FakeCredential())
+    exp = backend.get_or_create_experiment("azureml-blocks")
+    run = backend.create_run(exp.id, run_name="blocks", start_time=1, tags={})
+    data = bytes(range(251)) * 1200  # ~300 KB, not a multiple of the block size
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    backend.upload_artifact(run.id, src, "weights/big.bin")
+    blob = BlobServiceClient.from_connection_string(azurite.connection_string).get_blob_client(
+        CONTAINER, f"ExperimentRun/dcid.{run.id}/weights/big.bin")
+    committed, _ = blob.get_block_list()
+    assert len(committed) == 5  # ceil(301,200 / 65,536): streamed in blocks, not one PUT
+    backend.download_artifact(run.id, "weights/big.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == data
+    assert [(e.path, e.size) for e in backend.list_artifacts(run.id, "weights")] == \
+        [("weights/big.bin", len(data))]
+    backend.close()
