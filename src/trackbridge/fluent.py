@@ -24,6 +24,8 @@ from .run import ActiveRun
 from .validation import check_key, check_value
 from .writer import RunWriter
 
+#: Set by ``trackbridge run`` for its child: start_run() attaches to this run.
+RUN_ID_ENV = "TRACKBRIDGE_RUN_ID"
 ConfigArg = str | os.PathLike[str] | Mapping[str, Any] | Config | None
 
 _stack: list[ActiveRun] = []  # runs started and not ended, innermost last
@@ -66,6 +68,8 @@ def start_run(
     ``experiment`` defaults to the config's ``experiment``, then ``"Default"``.
     ``parent_run_id`` makes a nested run; ``nested=True`` nests under the active run.
     Starting a second run while one is active needs ``nested=True`` or ``parent_run_id``.
+    When ``TRACKBRIDGE_RUN_ID`` is set (``trackbridge run`` sets it for the script it starts),
+    a top-level ``start_run()`` without ``run_id`` resumes that run instead of creating one.
     """
     from .registry import open_backend  # loads plugins: deferred to keep `import` fast
     from .sinks import sink_for  # imports sqlite3: deferred likewise
@@ -74,6 +78,8 @@ def start_run(
     backend = open_backend(cfg)
     with _stack_lock:
         active = _stack[-1] if _stack else None
+    if run_id is None and active is None and parent_run_id is None and not nested:
+        run_id = os.environ.get(RUN_ID_ENV) or None  # attach to the run `trackbridge run` made
     if active is not None and parent_run_id is None and run_id is None:
         if not nested:
             raise RunStateError(

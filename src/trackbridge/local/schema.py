@@ -68,6 +68,34 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_pk, path)
     ) WITHOUT ROWID;
     """,
+    # 2: the sync ledger, per (source run, destination); see trackbridge/sync/ledger.py
+    """
+    CREATE TABLE sync_runs (
+        source_run_id TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        remote_run_id TEXT NOT NULL,
+        metric_cursor TEXT NOT NULL,
+        in_doubt INTEGER NOT NULL DEFAULT 0,
+        status TEXT,
+        end_time INTEGER,
+        updated_time INTEGER NOT NULL,
+        PRIMARY KEY (source_run_id, destination)
+    ) WITHOUT ROWID;
+    CREATE TABLE sync_params (
+        source_run_id TEXT NOT NULL, destination TEXT NOT NULL, key TEXT NOT NULL,
+        PRIMARY KEY (source_run_id, destination, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE sync_tags (
+        source_run_id TEXT NOT NULL, destination TEXT NOT NULL, key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (source_run_id, destination, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE sync_artifacts (
+        source_run_id TEXT NOT NULL, destination TEXT NOT NULL, path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (source_run_id, destination, path)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
