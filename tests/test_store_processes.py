@@ -80,7 +80,7 @@ def test_sigkill_mid_run_keeps_flushed_data_and_reports_killed(tmp_path):
     history = store.get_metric_history(run_id, "loss")
     assert [p.step for p in history] == list(range(1000))
     assert history[-1].value == pytest.approx(1 / 1000)
-    ok = store._conn().execute("PRAGMA integrity_check").fetchone()[0]
+    ok = store.connection().execute("PRAGMA integrity_check").fetchone()[0]
     assert ok == "ok"
 
 

@@ -49,3 +49,7 @@ class BackendError(TrackbridgeError):
 
 class StoreError(BackendError):
     """The local store could not be opened or written."""
+
+
+class SyncError(TrackbridgeError):
+    """A run could not be synced completely; what landed is recorded, a rerun resumes."""

@@ -16,6 +16,8 @@ from itertools import compress
 from operator import le
 from typing import NamedTuple
 
+from ..entities import Metric
+
 _SWAP = sys.byteorder != "little"
 
 
@@ -83,3 +85,14 @@ def decode(keys_json: str, key_index: bytes | None, values: bytes, timestamps: b
         selector = list(map(keys.index(key).__eq__, _unpack("I", key_index)))
         columns = [list(compress(c, selector)) for c in columns]
     return zip(*columns)
+
+
+def decode_all(keys_json: str, key_index: bytes | None, values: bytes, timestamps: bytes,
+               steps: bytes) -> list[Metric]:
+    """Every point of one stored chunk, in logged order."""
+    keys = json.loads(keys_json)
+    names = [keys[i] for i in _unpack("I", key_index)] if key_index is not None else None
+    vals, stamps, steps_ = _unpack("d", values), _unpack("q", timestamps), _unpack("q", steps)
+    if names is None:
+        names = [keys[0]] * len(vals)
+    return list(map(Metric._make, zip(names, vals, stamps, steps_)))

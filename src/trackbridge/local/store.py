@@ -38,7 +38,7 @@ from ..errors import (
 )
 from ..filtering import compile_filter
 from .artifacts import BlobStore
-from .columns import decode, encode
+from .columns import decode, decode_all, encode
 from .liveness import HOST, is_alive, process_start_marker
 from .schema import migrate
 
@@ -77,7 +77,7 @@ class LocalBackend(Backend):
         self.db_path = self.root / "trackbridge.db"
         self.blobs = BlobStore(self.root / "artifacts")
         self._tls = threading.local()
-        self._conn()  # create + migrate now, so a broken store fails at open
+        self.connection()  # create + migrate now, so a broken store fails at open
 
     def describe(self) -> str:
         return f"local store {self.root}"
@@ -87,7 +87,8 @@ class LocalBackend(Backend):
         return LOCAL_LIMITS
 
     # -- connections -------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened, and the schema migrated, on first use)."""
         conn = getattr(self._tls, "conn", None)
         if conn is not None and self._tls.pid == os.getpid():
             return conn
@@ -108,8 +109,9 @@ class LocalBackend(Backend):
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on error."""
+        conn = self.connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -136,7 +138,7 @@ class LocalBackend(Backend):
 
     # -- write side ----------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> Experiment:
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO experiments(name, created_time) VALUES (?, ?)",
                 (name, _now_ms()),
@@ -157,7 +159,7 @@ class LocalBackend(Backend):
     ) -> Run:
         run_id = run_id or uuid.uuid4().hex
         pid = os.getpid()
-        with self._write() as conn:
+        with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO runs(run_id, experiment_id, name, status, start_time, parent_run_id,"
                 " host, pid, pid_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -189,7 +191,7 @@ class LocalBackend(Backend):
         transaction. Params that would change a stored value are skipped and described in
         the returned list; everything else is stored."""
         conflicts: list[str] = []
-        with self._write() as conn:
+        with self.transaction() as conn:
             pk = self._run_pk(conn, run_id)
             if flat:
                 self._append_points(conn, pk, flat)
@@ -243,7 +245,7 @@ class LocalBackend(Backend):
 
     def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
         sha, size = self.blobs.put(Path(local_path))
-        with self._write() as conn:
+        with self.transaction() as conn:
             pk = self._run_pk(conn, run_id)
             conn.execute(
                 "INSERT OR REPLACE INTO artifacts(run_pk, path, sha256, size) VALUES (?, ?, ?, ?)",
@@ -251,7 +253,7 @@ class LocalBackend(Backend):
             )
 
     def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
-        with self._write() as conn:
+        with self.transaction() as conn:
             pk = self._run_pk(conn, run_id)
             if status == RUNNING:  # (re)opened by this process: it is the writer now
                 pid = os.getpid()
@@ -268,7 +270,7 @@ class LocalBackend(Backend):
 
     # -- read side -----------------------------------------------------------------------
     def get_experiment(self, name: str) -> Experiment | None:
-        row = self._conn().execute(
+        row = self.connection().execute(
             "SELECT experiment_id, name FROM experiments WHERE name = ?", (name,)
         ).fetchone()
         return None if row is None else self._experiment(row)
@@ -277,7 +279,7 @@ class LocalBackend(Backend):
         return Experiment(id=str(row[0]), name=row[1], artifact_location=str(self.blobs.root))
 
     def list_experiments(self) -> list[Experiment]:
-        rows = self._conn().execute("SELECT experiment_id, name FROM experiments ORDER BY name")
+        rows = self.connection().execute("SELECT experiment_id, name FROM experiments ORDER BY name")
         return [self._experiment(r) for r in rows]
 
     def _reap_if_dead(self, row: tuple[Any, ...]) -> tuple[str, int | None]:
@@ -286,7 +288,7 @@ class LocalBackend(Backend):
         if status != RUNNING or host != HOST or pid is None or is_alive(pid, marker):
             return status, end_time
         end_time = _now_ms()
-        with self._write() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, end_time = ? WHERE run_pk = ? AND status = ?",
                 (KILLED, end_time, row[0], RUNNING),
@@ -317,7 +319,7 @@ class LocalBackend(Backend):
         )
 
     def get_run(self, run_id: str) -> Run:
-        conn = self._conn()
+        conn = self.connection()
         row = conn.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e USING (experiment_id) "
             "WHERE r.run_id = ?",
@@ -329,7 +331,7 @@ class LocalBackend(Backend):
 
     def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None) -> Iterator[Run]:
         matches = compile_filter(filter, backend=self.describe())
-        conn = self._conn()
+        conn = self.connection()
         if experiment_ids:
             marks = ",".join("?" * len(experiment_ids))
             where, args = f"WHERE r.experiment_id IN ({marks})", [int(i) for i in experiment_ids]
@@ -346,7 +348,7 @@ class LocalBackend(Backend):
                 yield run
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        conn = self._conn()
+        conn = self.connection()
         pk = self._run_pk(conn, run_id)
         rows = conn.execute(
             "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps FROM metric_chunk_keys k "
@@ -358,8 +360,43 @@ class LocalBackend(Backend):
         points.sort(key=lambda m: (m.step, m.timestamp))  # stable: logged order on ties
         return points
 
+    # -- the journal side, read by sync -------------------------------------------------
+    def points_since(self, run_id: str, position: int) -> tuple[list[Metric], int]:
+        """Points logged after the first ``position`` (in logged order), and the new end."""
+        conn = self.connection()
+        pk = self._run_pk(conn, run_id)
+        sizes = conn.execute(
+            "SELECT chunk_id, n FROM metric_chunks WHERE run_pk = ? ORDER BY chunk_id", (pk,)
+        ).fetchall()
+        points: list[Metric] = []
+        seen = 0
+        for chunk_id, n in sizes:
+            if seen + n > position:
+                row = conn.execute(
+                    "SELECT keys, key_index, vals, timestamps, steps FROM metric_chunks "
+                    "WHERE chunk_id = ?", (chunk_id,)
+                ).fetchone()
+                skip = max(position - seen, 0)
+                points.extend(decode_all(*row)[skip:])
+            seen += n
+        return points, seen
+
+    def count_points(self, run_id: str) -> int:
+        conn = self.connection()
+        pk = self._run_pk(conn, run_id)
+        return conn.execute(
+            "SELECT coalesce(sum(n), 0) FROM metric_chunks WHERE run_pk = ?", (pk,)
+        ).fetchone()[0]
+
+    def artifact_manifest(self, run_id: str) -> dict[str, tuple[str, int]]:
+        """Every artifact file of the run: path -> (sha256, size)."""
+        conn = self.connection()
+        pk = self._run_pk(conn, run_id)
+        rows = conn.execute("SELECT path, sha256, size FROM artifacts WHERE run_pk = ?", (pk,))
+        return {path: (sha, size) for path, sha, size in rows}
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
-        conn = self._conn()
+        conn = self.connection()
         pk = self._run_pk(conn, run_id)
         prefix = f"{path.strip('/')}/" if path else ""
         rows = conn.execute(
@@ -379,7 +416,7 @@ class LocalBackend(Backend):
         return sorted(entries.values(), key=lambda e: e.path)
 
     def download_artifact(self, run_id: str, path: str, dst: Path) -> None:
-        conn = self._conn()
+        conn = self.connection()
         pk = self._run_pk(conn, run_id)
         row = conn.execute(
             "SELECT sha256 FROM artifacts WHERE run_pk = ? AND path = ?", (pk, path)

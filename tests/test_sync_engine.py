@@ -1,0 +1,244 @@
+"""The sync engine, local store to local store, with faults injected at the destination."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import pytest
+
+import trackbridge as tb
+from trackbridge.errors import BackendError
+from trackbridge.local.store import LocalBackend
+from trackbridge.sync import SOURCE_RUN_TAG, SyncPlan, select_runs, sync
+
+
+class Destination(LocalBackend):
+    """A destination that counts write requests and fails on a schedule.
+
+    ``faults`` is a list consumed one per log_batch call: None (ok), "refuse" (fails before
+    applying), "lose" (applies, then the answer is lost), "half" (applies the first half of
+    the metrics, then fails).
+    """
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.faults: list[str | None] = []
+        self.writes: list[str] = []
+
+    def log_batch(self, run_id, metrics=(), params=(), tags=()):
+        self.writes.append("log_batch")
+        fault = self.faults.pop(0) if self.faults else None
+        if fault == "refuse":
+            raise BackendError("503 Service Unavailable (injected)")
+        if fault == "half":
+            super().log_batch(run_id, metrics[: len(metrics) // 2])
+            raise BackendError("connection reset mid-batch (injected)")
+        super().log_batch(run_id, metrics, params, tags)
+        if fault == "lose":
+            raise BackendError("read timed out after sending (injected)")
+
+    def create_run(self, *args, **kwargs):
+        self.writes.append("create_run")
+        return super().create_run(*args, **kwargs)
+
+    def update_run(self, *args, **kwargs):
+        self.writes.append("update_run")
+        return super().update_run(*args, **kwargs)
+
+    def upload_artifact(self, *args, **kwargs):
+        self.writes.append("upload_artifact")
+        return super().upload_artifact(*args, **kwargs)
+
+    @property
+    def limits(self):
+        return tb.Limits()  # MLflow's: 1000 metrics / 100 params / 100 tags per batch
+
+
+@pytest.fixture
+def source(store):
+    return store
+
+
+@pytest.fixture
+def dest(tmp_path):
+    backend = Destination(tmp_path / "dest")
+    yield backend
+    backend.close()
+
+
+def plan_for(store_config, dest) -> SyncPlan:
+    local = LocalBackend(store_config["local"]["path"])
+    return SyncPlan(source=local, destination=dest, ledger_store=local)
+
+
+def log_run(config, n_points=2500, keys=("loss", "acc"), artifacts=None, **kwargs):
+    with tb.start_run(config=config, **kwargs) as run:
+        run.log_params({f"p{i}": i for i in range(150)})
+        run.set_tags({"team": "ml"})
+        for i in range(n_points):
+            run.log_metric(keys[i % len(keys)], i * 0.25 if i % 97 else float("nan"), step=i // len(keys))
+        for path, data in (artifacts or {}).items():
+            run.log_text(data, path)
+    return run
+
+
+def assert_identical(source: LocalBackend, dest: LocalBackend, run_id: str, remote_id: str):
+    src, dst = source.get_run(run_id), dest.get_run(remote_id)
+    assert dst.params == src.params
+    assert dst.status == src.status and dst.end_time == src.end_time
+    assert dst.start_time == src.start_time and dst.name == src.name
+    assert dst.tags[SOURCE_RUN_TAG] == run_id
+    for key, value in src.tags.items():
+        if key != "mlflow.parentRunId":
+            assert dst.tags[key] == value
+    for key in src.metrics:
+        ours = [(m.value, m.timestamp, m.step) for m in source.get_metric_history(run_id, key)]
+        theirs = [(m.value, m.timestamp, m.step) for m in dest.get_metric_history(remote_id, key)]
+        assert len(theirs) == len(ours), key
+        for a, b in zip(ours, theirs):
+            assert (math.isnan(a[0]) and math.isnan(b[0])) or a == b
+    assert source.artifact_manifest(run_id).values().__len__() == len(dest.artifact_manifest(remote_id))
+    for path, (sha, _) in source.artifact_manifest(run_id).items():
+        assert dest.artifact_manifest(remote_id)[path][0] == sha
+
+
+def test_sync_copies_everything_in_the_fewest_requests(source, dest):
+    run = log_run(source, artifacts={"a.txt": "alpha", "dir/b.txt": "beta"})
+    plan = plan_for(source, dest)
+    [report] = sync(plan, select_runs(plan.source))
+    assert report.error is None and report.created and not report.reconciled
+    assert_identical(plan.source, dest, run.id, report.remote_run_id)
+    # 2,500 points + 150 params -> 3 log-batch requests (the minimum), +1 create, +2 files, +1 status
+    assert dest.writes.count("log_batch") == 3
+    assert dest.writes == ["create_run", "log_batch", "log_batch", "log_batch",
+                           "upload_artifact", "upload_artifact", "update_run"]
+
+
+def test_second_sync_with_nothing_new_sends_no_write(source, dest):
+    log_run(source)
+    plan = plan_for(source, dest)
+    sync(plan, select_runs(plan.source))
+    dest.writes.clear()
+    [report] = sync(plan, select_runs(plan.source))
+    assert dest.writes == [] and not report.sent_anything
+
+
+def test_incremental_sync_of_a_resumed_run(source, dest):
+    run = log_run(source, n_points=100)
+    plan = plan_for(source, dest)
+    sync(plan, select_runs(plan.source))
+    with tb.start_run(run_id=run.id, config=source) as again:
+        again.log_metric("loss", 99.0, step=1000)
+        again.log_text("new", "new.txt")
+    dest.writes.clear()
+    [report] = sync(plan, select_runs(plan.source))
+    assert report.points == 1
+    assert dest.writes == ["log_batch", "upload_artifact", "update_run"]
+    assert_identical(plan.source, dest, run.id, report.remote_run_id)
+
+
+@pytest.mark.parametrize("faults", [
+    ["refuse"], ["lose"], ["half"], [None, "lose", "half"], ["half", "lose", "refuse", None, "lose"],
+])
+def test_failures_never_duplicate_nor_lose_a_point(source, dest, faults):
+    run = log_run(source, n_points=3000)
+    dest.faults = list(faults)
+    plan = plan_for(source, dest)
+    [report] = sync(plan, select_runs(plan.source), backoff=0.001)
+    assert report.error is None, report.error
+    assert report.reconciled  # a failed request leaves doubt: resolved by reading the destination
+    assert_identical(plan.source, dest, run.id, report.remote_run_id)
+
+
+def test_a_ledger_in_doubt_after_a_crash_is_resolved_against_the_destination(source, dest):
+    """SIGKILL between sending a batch and recording its answer: simulated by a lost answer
+    whose retry never happens (the process 'dies'), then a fresh sync."""
+    run = log_run(source, n_points=3000)
+    plan = plan_for(source, dest)
+    engine = plan.engine(attempts=1)
+    dest.faults = [None, "lose"]
+    with pytest.raises(Exception, match="read timed out"):
+        engine.sync_run(run.id)
+    assert engine.ledger.load(run.id).in_doubt
+    [report] = sync(plan, select_runs(plan.source), backoff=0.001)
+    assert report.reconciled
+    assert_identical(plan.source, dest, run.id, report.remote_run_id)
+
+
+def test_lost_ledger_finds_the_remote_run_by_tag(source, dest):
+    run = log_run(source, n_points=500, artifacts={"a.txt": "alpha"})
+    plan = plan_for(source, dest)
+    [first] = sync(plan, select_runs(plan.source))
+    with sqlite3.connect(plan.ledger_store.db_path) as conn:
+        for table in ("sync_runs", "sync_params", "sync_tags", "sync_artifacts"):
+            conn.execute(f"DELETE FROM {table}")
+    dest.writes.clear()
+    [again] = sync(plan, select_runs(plan.source))
+    assert again.adopted and again.remote_run_id == first.remote_run_id
+    assert "create_run" not in dest.writes and "log_batch" not in dest.writes
+    assert len(list(dest.search_runs([e.id for e in dest.list_experiments()]))) == 1
+    assert_identical(plan.source, dest, run.id, first.remote_run_id)
+
+
+def test_changed_artifact_is_uploaded_again(source, dest, tmp_path):
+    run = log_run(source, n_points=10, artifacts={"model/config.json": "v1"})
+    plan = plan_for(source, dest)
+    sync(plan, select_runs(plan.source))
+    with tb.start_run(run_id=run.id, config=source) as again:
+        again.log_text("v2", "model/config.json")
+    dest.writes.clear()
+    [report] = sync(plan, select_runs(plan.source))
+    assert dest.writes == ["upload_artifact", "update_run"]
+    dest.download_artifact(report.remote_run_id, "model/config.json", tmp_path / "c.json")
+    assert (tmp_path / "c.json").read_text() == "v2"
+
+
+def test_parents_are_created_first_and_children_point_at_the_remote_parent(source, dest):
+    with tb.start_run(experiment="sweep", config=source) as parent:
+        children = []
+        for lr in (0.1, 0.2):
+            with tb.start_run(nested=True, config=source) as child:
+                child.log_param("lr", lr)
+            children.append(child)
+    plan = plan_for(source, dest)
+    reports = {r.source_run_id: r for r in sync(plan, select_runs(plan.source), workers=2)}
+    remote_parent = reports[parent.id].remote_run_id
+    for child in children:
+        remote = dest.get_run(reports[child.id].remote_run_id)
+        assert remote.parent_run_id == remote_parent
+        assert remote.tags["mlflow.parentRunId"] == remote_parent
+
+
+def test_only_selected_runs_but_parents_come_along(source, dest):
+    with tb.start_run(experiment="sweep", config=source) as parent:
+        with tb.start_run(nested=True, config=source) as child:
+            pass
+    with tb.start_run(experiment="other", config=source):
+        pass
+    plan = plan_for(source, dest)
+    sync(plan, select_runs(plan.source, run_ids=[child.id]))
+    synced = {r.tags[SOURCE_RUN_TAG] for r in dest.search_runs([e.id for e in dest.list_experiments()])}
+    assert synced == {parent.id, child.id}
+
+
+def test_dry_run_counts_and_sends_nothing(source, dest):
+    log_run(source, n_points=2500, artifacts={"a.txt": "alpha"})
+    plan = plan_for(source, dest)
+    [report] = sync(plan, select_runs(plan.source), dry_run=True)
+    assert dest.writes == []
+    assert (report.points, report.params, report.artifacts, report.artifact_bytes) == (2500, 150, 1, 5)
+    assert report.write_requests == 1 + 3 + 1 + 1  # create, 3 batches, 1 file, status
+    assert plan.engine().ledger.load(report.source_run_id) is None
+
+
+def test_permanent_error_stops_with_a_clear_message(source, dest):
+    run = log_run(source, n_points=10)
+    plan = plan_for(source, dest)
+
+    def refuse(*args, **kwargs):
+        raise tb.ValidationError("INVALID_PARAMETER_VALUE: metric key too long (injected)")
+
+    dest.log_batch = refuse
+    [report] = sync(plan, select_runs(plan.source), backoff=0.001)
+    assert report.error and run.id in report.error and "INVALID_PARAMETER_VALUE" in report.error
