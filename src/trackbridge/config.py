@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKEND = "local"
 DEFAULT_EXPERIMENT = "Default"
-TOP_LEVEL_KEYS = frozenset({"backend", "experiment"})
+TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout"})
+DEFAULT_SYNC_TIMEOUT = 30.0
 #: Keys of ``[local]`` the core owns (the local store is also the journal of every run).
 LOCAL_KEYS = {"path": "tbruns", "flush_interval": 1.0, "buffer_size": 100_000}
 #: Backends published as separate distributions: name -> what to install.
@@ -39,6 +40,8 @@ class Config(NamedTuple):
     experiment: str | None = None
     sections: Mapping[str, Mapping[str, Any]] = {}  # never mutated
     source: str = "built-in default"
+    #: seconds a run's end waits for its remote copy to catch up (remote backends only)
+    sync_timeout: float = DEFAULT_SYNC_TIMEOUT
 
     def section(self, name: str) -> dict[str, Any]:
         """The ``[name]`` table with ``${VAR}`` interpolated (only interpolated when asked)."""
@@ -57,7 +60,8 @@ class Config(NamedTuple):
 
     def redacted(self) -> dict[str, Any]:
         """The config as a dict with secret-looking values replaced by ``'***'``."""
-        out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment}
+        out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment,
+                               "sync_timeout": self.sync_timeout}
         for name, table in self.sections.items():
             out[name] = {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
         out["local"] = {**LOCAL_KEYS, **out.get("local", {})}
@@ -120,7 +124,16 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
         if value is not None and (not isinstance(value, str) or not value):
             raise ConfigError(f"config key '{key}' in {source} must be a non-empty string, "
                               f"got {value!r}")
-    return Config(backend=backend, experiment=experiment, sections=sections, source=source)
+    timeout = _interpolate(top.get("sync_timeout", DEFAULT_SYNC_TIMEOUT), "sync_timeout")
+    try:
+        timeout = float(timeout)
+        if timeout < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"config key 'sync_timeout' in {source} must be a number of seconds "
+                          f">= 0, got {timeout!r}") from None
+    return Config(backend=backend, experiment=experiment, sections=sections, source=source,
+                  sync_timeout=timeout)
 
 
 def _discover() -> Config:

@@ -71,11 +71,12 @@ def start_run(
     When ``TRACKBRIDGE_RUN_ID`` is set (``trackbridge run`` sets it for the script it starts),
     a top-level ``start_run()`` without ``run_id`` resumes that run instead of creating one.
     """
-    from .registry import open_backend  # loads plugins: deferred to keep `import` fast
+    from .registry import open_backend, open_journal  # loads plugins: deferred for a fast import
     from .sinks import sink_for  # imports sqlite3: deferred likewise
 
     cfg = load_config(config)
-    backend = open_backend(cfg)
+    target = open_backend(cfg)  # where the run must end up
+    store = target if target.is_local else open_journal(cfg)  # where it is journalled first
     with _stack_lock:
         active = _stack[-1] if _stack else None
     if run_id is None and active is None and parent_run_id is None and not nested:
@@ -87,23 +88,14 @@ def start_run(
                 f"(or parent_run_id=...) to start a child run"
             )
         parent_run_id = active.id
-    settings = cfg.local_settings()
-    limits, where = backend.limits, backend.describe()
+    limits, where = target.limits, target.describe()
     if run_id is not None:
-        info = backend.get_run(run_id)
-        backend.update_run(run_id, status=RUNNING)
-        if tags:
-            extra = {check_key("tag", k, limits.max_tag_key_length, where):
-                     check_value("tag", k, v, limits.max_tag_value_length, where)
-                     for k, v in tags.items()}
-            info.tags.update(extra)
-        else:
-            extra = {}
+        info = store.get_run(run_id)
+        store.update_run(run_id, status=RUNNING)
     else:
         if parent_run_id and not experiment:  # a child lives beside its parent
-            experiment = backend.get_run(parent_run_id).experiment
-        name = experiment or cfg.experiment or "Default"
-        exp = backend.get_or_create_experiment(name)
+            experiment = store.get_run(parent_run_id).experiment
+        exp = store.get_or_create_experiment(experiment or cfg.experiment or "Default")
         run_name = run_name or _random_name()
         all_tags = _context_tags()
         for key, value in (tags or {}).items():
@@ -112,22 +104,36 @@ def start_run(
         all_tags[TAG_RUN_NAME] = run_name
         if parent_run_id:
             all_tags[TAG_PARENT_RUN_ID] = parent_run_id
-        info = backend.create_run(
+        info = store.create_run(
             exp.id, run_name=run_name, start_time=time.time_ns() // 1_000_000, tags=all_tags,
             parent_run_id=parent_run_id,
         )
-        extra = {}
+    settings = cfg.local_settings()
     writer = RunWriter(
-        sink_for(backend), info.id, flush_interval=float(settings["flush_interval"]),
+        sink_for(store), info.id, flush_interval=float(settings["flush_interval"]),
         buffer_size=int(settings["buffer_size"]), batch_size=limits.max_metrics_per_batch,
     )
-    run = ActiveRun(info, backend, writer, on_end=_forget)
-    if extra:
-        run.set_tags(extra)
+    mirror = None if store is target else _start_mirror(cfg, store, target, info.id)
+    run = ActiveRun(info, store, writer, on_end=_forget, limits=limits, where=where, mirror=mirror)
+    if run_id is not None and tags:
+        run.set_tags(tags)
     with _stack_lock:
         _stack.append(run)
     _install_exit_hooks()
     return run
+
+
+def _start_mirror(cfg: Config, store: Any, target: Any, run_id: str) -> Any:
+    """Online mode: a background worker that streams the journalled run to ``target``."""
+    from .sync import SyncPlan
+    from .sync.worker import SyncWorker
+
+    plan = SyncPlan(source=store, destination=target, ledger_store=store)
+    config_hint = cfg.source if os.path.isfile(cfg.source) else "<your config file>"
+    return SyncWorker(
+        plan.engine(attempts=1), run_id, timeout=cfg.sync_timeout,
+        resume_command=f"trackbridge sync --from {store.root} --to {config_hint} --run {run_id}",
+    )
 
 
 def _forget(run: ActiveRun) -> None:

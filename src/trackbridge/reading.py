@@ -20,19 +20,34 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def _backend(config: ConfigArg, run_id: str | None = None) -> Backend:
-    from .registry import open_backend  # loads plugins: deferred to keep `import` fast
+def _backend(config: ConfigArg, run_id: str | None = None) -> tuple[Backend, str | None]:
+    """The configured backend, and ``run_id`` as that backend knows it.
 
-    backend = open_backend(load_config(config))
+    Live runs of this process are flushed first (and, in online mode, synced). For a remote
+    backend, the id of a run logged through the local journal is translated to the remote
+    run's id through the sync ledger.
+    """
+    from .registry import open_backend, open_journal  # loads plugins: deferred for a fast import
+
+    cfg = load_config(config)
+    backend = open_backend(cfg)
     for run in live_runs():
         if run_id is None or run.id == run_id:
-            run.flush()
-    return backend
+            run.sync()
+    if run_id is not None and not backend.is_local:
+        from .sync import destination_id
+        from .sync.ledger import Ledger
+
+        entry = Ledger(open_journal(cfg), destination_id(backend)).load(run_id)
+        if entry is not None:
+            run_id = entry.remote_run_id
+    return backend, run_id
 
 
 def get_run(run_id: str, config: ConfigArg = None) -> Run:
     """The run with its params, tags and the latest value of each metric."""
-    return _backend(config, run_id).get_run(run_id)
+    backend, remote_id = _backend(config, run_id)
+    return backend.get_run(remote_id)
 
 
 def search_runs(
@@ -43,7 +58,7 @@ def search_runs(
 
     ``filter`` uses MLflow's syntax, e.g. ``"metrics.acc > 0.9 and params.depth = '3'"``.
     """
-    backend = _backend(config)
+    backend, _ = _backend(config)
     if experiment is None:
         ids = [e.id for e in backend.list_experiments()]
         if not ids:
@@ -61,14 +76,16 @@ def search_runs(
 
 def get_metric_history(run_id: str, key: str, config: ConfigArg = None) -> list[Metric]:
     """Every point of ``key`` (``.key .value .timestamp .step``), by step then timestamp."""
-    return _backend(config, run_id).get_metric_history(run_id, key)
+    backend, remote_id = _backend(config, run_id)
+    return backend.get_metric_history(remote_id, key)
 
 
 def list_artifacts(run_id: str, path: str | None = None, config: ConfigArg = None
                    ) -> list[ArtifactEntry]:
     """Direct children of ``path`` in the run's artifacts (``.path .is_dir .size``)."""
     folder = check_artifact_path(path) or None
-    return _backend(config, run_id).list_artifacts(run_id, folder)
+    backend, remote_id = _backend(config, run_id)
+    return backend.list_artifacts(remote_id, folder)
 
 
 def download_artifacts(run_id: str, path: str, dst: str | Path, config: ConfigArg = None) -> Path:
@@ -78,7 +95,7 @@ def download_artifacts(run_id: str, path: str, dst: str | Path, config: ConfigAr
     """
     from pathlib import Path
 
-    backend = _backend(config, run_id)
+    backend, run_id = _backend(config, run_id)
     rel = check_artifact_path(path)
     dst = Path(dst)
     entries = backend.list_artifacts(run_id, rel or None)

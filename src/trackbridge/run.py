@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .backend import Backend
-from .entities import FAILED, FINISHED, KILLED, RUN_STATUSES, RUNNING, Param, Run, RunTag
+from .entities import FAILED, FINISHED, KILLED, RUN_STATUSES, RUNNING, Limits, Param, Run, RunTag
 from .errors import LimitExceededError, ParamConflictError, RunStateError, ValidationError
 from .validation import (
     MAX_INT64,
@@ -41,7 +42,14 @@ class ActiveRun:
         backend: Backend,
         writer: RunWriter,
         on_end: Callable[[ActiveRun], None] | None = None,
+        *,
+        limits: Limits | None = None,
+        where: str | None = None,
+        mirror: Any = None,
     ) -> None:
+        """``backend`` is where the run is written (the local journal for a remote config);
+        ``limits``/``where`` are the final destination's (checked at the call site), and
+        ``mirror`` the sync worker copying the run there (online mode), if any."""
         self.id: str = info.id
         self.name: str | None = info.name
         self.experiment: str = info.experiment
@@ -51,8 +59,9 @@ class ActiveRun:
         self.status: str = RUNNING
         self.backend = backend
         self._writer = writer
-        self._limits = backend.limits
-        self._where = backend.describe()
+        self._limits = limits or backend.limits
+        self._where = where or backend.describe()
+        self._mirror = mirror
         self._params: dict[str, str] = dict(info.params)
         self._tags: dict[str, str] = dict(info.tags)
         self._metric_keys: set[str] = set(info.metrics)
@@ -62,6 +71,11 @@ class ActiveRun:
         self._full_at = writer.full_at
         self._ended = False
         self._on_end = on_end
+
+    @property
+    def remote_id(self) -> str | None:
+        """The run's id on the remote backend (online mode), once the remote run exists."""
+        return self._mirror.remote_id if self._mirror is not None else None
 
     def __repr__(self) -> str:
         return f"<ActiveRun id={self.id} name={self.name!r} experiment={self.experiment!r} " \
@@ -272,6 +286,14 @@ class ActiveRun:
         """Block until everything logged so far is stored; raise a pending write error."""
         self._writer.flush()
 
+    def sync(self, timeout: float | None = None) -> bool:
+        """Flush, then (online mode) wait up to ``timeout`` s (default: the mirror's
+        ``sync_timeout``) for the remote copy to catch up. True when it did."""
+        self.flush()
+        if self._mirror is None:
+            return True
+        return self._mirror.sync_now(self._mirror.timeout if timeout is None else timeout)
+
     def end(self, status: str = FINISHED, *, _raise_errors: bool = True) -> None:
         """Flush, then mark the run ended with ``status``. Ending twice is a no-op."""
         if status not in RUN_STATUSES or status == RUNNING:
@@ -292,6 +314,10 @@ class ActiveRun:
                 status = FAILED
         self.backend.update_run(self.id, status=status, end_time=_time_ns() // 1_000_000)
         self.status = status
+        if self._mirror is not None:
+            pending = self._mirror.finish()
+            if pending:
+                print(pending, file=sys.stderr)
         if error is not None:
             if _raise_errors:
                 raise error

@@ -79,7 +79,7 @@ def show_run(run_id: str, as_json: bool, config) -> None:
     from ..registry import open_backend
 
     run = reading.get_run(run_id, config)
-    artifacts = _all_artifacts(open_backend(config), run_id)
+    artifacts = _all_artifacts(open_backend(config), run.id)  # run.id: as the backend knows it
     if as_json:
         print_json({**run_dict(run), "artifacts": artifacts})
         return
