@@ -242,3 +242,35 @@ def test_permanent_error_stops_with_a_clear_message(source, dest):
     dest.log_batch = refuse
     [report] = sync(plan, select_runs(plan.source), backoff=0.001)
     assert report.error and run.id in report.error and "INVALID_PARAMETER_VALUE" in report.error
+
+
+def test_follow_ships_new_points_while_the_run_goes_and_stops_when_it_ends(source, dest):
+    import threading
+    import time
+
+    run = tb.start_run(config=source)
+    run.log_metric("loss", 1.0, step=0)
+    run.flush()
+    plan = plan_for(source, dest)
+    result = {}
+    follower = threading.Thread(target=lambda: result.update(reports=sync(
+        plan, select_runs(plan.source), follow=True, poll_seconds=0.1)))
+    follower.start()
+    for step in range(1, 4):
+        run.log_metric("loss", float(step), step=step)
+        run.flush()
+        deadline = time.monotonic() + 5
+        remote = None
+        while time.monotonic() < deadline:
+            ledger = plan.engine().ledger.load(run.id)
+            remote = ledger and dest.get_metric_history(ledger.remote_run_id, "loss")
+            if remote and len(remote) == step + 1:
+                break
+            time.sleep(0.05)
+        assert remote and len(remote) == step + 1  # shipped within seconds, run still going
+    assert follower.is_alive()
+    run.end()
+    follower.join(timeout=10)
+    assert not follower.is_alive()
+    [report] = result["reports"]
+    assert dest.get_run(report.remote_run_id).status == "FINISHED"
