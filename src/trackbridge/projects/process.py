@@ -46,7 +46,6 @@ class Outcome:
 
 def run_command(command: str, *, cwd: Path, env: Mapping[str, str], stdout: BinaryIO,
                 stderr: BinaryIO, stdout_file: Path, stderr_file: Path,
-                on_start: Callable[[int], None] | None = None,
                 grace: float = TERMINATE_GRACE_S) -> Outcome:
     """Run ``command``; copy its output to ``stdout``/``stderr`` as it comes and to the files."""
     shell = shutil.which("bash") or "/bin/sh"
@@ -62,8 +61,6 @@ def run_command(command: str, *, cwd: Path, env: Mapping[str, str], stdout: Bina
             pump.start()
         interrupted = None
         try:
-            if on_start is not None:
-                on_start(proc.pid)
             interrupts.arm()
             returncode = proc.wait()
             interrupts.disarm()
