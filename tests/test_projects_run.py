@@ -379,3 +379,25 @@ print("dep", tbdep.VALUE, tbdep.__file__)
     assert dep.startswith("dep 42 ") and Path(dep.split()[2]).is_relative_to(venv)
     assert json.loads((venv / READY_MARKER).read_text())["requirements"] == [f"./{wheel.name}"]
     assert only_run(config).metrics == {"m": 1.5}
+
+
+def test_concurrent_builders_of_one_venv_build_it_once(tmp_path):
+    import threading
+
+    from trackbridge.projects.envs import build_environment, select_environment
+    from trackbridge.projects.spec import load_project
+
+    root = project(tmp_path / "p", {"MLproject": VENV_MLPROJECT, "job.py": "",
+                                    "python_env.yaml": "dependencies: []\npython: '2.7'\n"})
+    env = select_environment(load_project(root), "venv", tmp_path / "cache")
+    messages: list[str] = []
+    threads = [threading.Thread(target=build_environment, args=(env, messages.append))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(m.startswith("building virtualenv") for m in messages) == 1, messages
+    assert sum(m.startswith("reusing cached virtualenv") for m in messages) == 1, messages
+    assert any("asks for Python 2.7; the venv uses the running Python" in m for m in messages)
+    assert (env.directory / READY_MARKER).is_file() and env.python.exists()
