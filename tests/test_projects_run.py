@@ -401,3 +401,37 @@ def test_concurrent_builders_of_one_venv_build_it_once(tmp_path):
     assert sum(m.startswith("reusing cached virtualenv") for m in messages) == 1, messages
     assert any("asks for Python 2.7; the venv uses the running Python" in m for m in messages)
     assert (env.directory / READY_MARKER).is_file() and env.python.exists()
+
+
+BUFFERING_SLEEPER = """
+import os, sys, time, trackbridge as tb
+with tb.start_run() as run:
+    run.log_metric("flushed", 1.0)
+    run.flush()
+    run.log_metric("still_buffered", 2.0)  # flush_interval is an hour: only the end writes it
+    with open(sys.argv[2], "w") as f:
+        f.write(f"{os.getpid()} {run.id}\\n")
+    time.sleep(60)
+"""
+
+
+def test_ctrl_c_lets_the_script_end_its_run_and_flush(store, tmp_path):
+    config = tmp_path / "slow-flush.toml"
+    config.write_text(f'[local]\npath = "{store["local"]["path"]}"\nflush_interval = 3600\n')
+    root = project(tmp_path / "p", {"job.py": BUFFERING_SLEEPER})
+    pids = tmp_path / "pids"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trackbridge", "run", str(root), "-e", "job.py",
+         "-P", f"pidfile={pids}", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        child, run_id = wait_for(pids).split()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    run = tb.get_run(run_id, config=config)
+    assert run.status == "KILLED"
+    assert run.metrics == {"flushed": 1.0, "still_buffered": 2.0}  # nothing buffered was lost
+    assert gone(int(child))

@@ -2,7 +2,9 @@
 
 The command runs under ``bash -c`` (``sh`` without bash) in a new session, so a Ctrl-C at the
 terminal reaches ``trackbridge run`` only; it then stops the command's whole process group:
-SIGTERM, then SIGKILL after a grace period (a second Ctrl-C skips the wait). Processes of
+SIGINT first (a Python script ends its ``with tb.start_run()`` block as KILLED and flushes what
+it had buffered), SIGTERM if it is still there after a few seconds, then SIGKILL after the
+grace period (a second Ctrl-C skips the waits). Processes of
 the group still alive when the command itself exits are stopped the same way, so nothing the
 project started outlives it. stdin is ``/dev/null`` (a process outside the terminal's
 foreground group that reads the terminal would be stopped).
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 TERMINATE_GRACE_S = 10.0
+POLITE_WAIT_S = 5.0  # after SIGINT, how long a script gets to end its run before SIGTERM
 _HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -66,7 +69,8 @@ def run_command(command: str, *, cwd: Path, env: Mapping[str, str], stdout: Bina
             interrupts.disarm()
         except Interrupted as exc:
             interrupted = exc.signum
-            returncode = terminate_group(proc, grace, hurry=lambda: interrupts.count > 1)
+            returncode = terminate_group(proc, grace, hurry=lambda: interrupts.count > 1,
+                                         polite=True)
         except BaseException:
             terminate_group(proc, grace, hurry=lambda: interrupts.count > 0)
             raise
@@ -79,15 +83,20 @@ def run_command(command: str, *, cwd: Path, env: Mapping[str, str], stdout: Bina
 
 
 def terminate_group(proc: subprocess.Popen, grace: float = TERMINATE_GRACE_S,
-                    hurry: Callable[[], bool] = lambda: False) -> int:
-    """SIGTERM the process group led by ``proc``, SIGKILL what is left after ``grace``
-    seconds (or as soon as ``hurry()``); return ``proc``'s exit code."""
-    _signal_group(proc.pid, signal.SIGTERM)
+                    hurry: Callable[[], bool] = lambda: False, polite: bool = False) -> int:
+    """Stop the process group led by ``proc``: SIGINT first when ``polite`` (like the Ctrl-C
+    the user pressed), then SIGTERM, then SIGKILL what is left after ``grace`` seconds in all
+    (or as soon as ``hurry()``); return ``proc``'s exit code."""
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and not hurry():
-        if proc.poll() is not None and not group_members(proc.pid):
-            break
-        time.sleep(0.02)
+    steps = [(signal.SIGINT, min(grace / 2, POLITE_WAIT_S))] if polite else []
+    steps.append((signal.SIGTERM, grace))
+    for signum, wait in steps:
+        _signal_group(proc.pid, signum)
+        until = min(deadline, time.monotonic() + wait)
+        while time.monotonic() < until and not hurry():
+            if proc.poll() is not None and not group_members(proc.pid):
+                return proc.wait()
+            time.sleep(0.02)
     _signal_group(proc.pid, signal.SIGKILL)
     return proc.wait()
 
