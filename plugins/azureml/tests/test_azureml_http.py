@@ -269,10 +269,15 @@ def test_param_conflict_still_stores_the_rest_of_the_batch(mock):
 # -- per-run limits, checked by the core before any request -------------------------------------
 @pytest.fixture
 def started(mock, tmp_path, monkeypatch):
-    """A run started through tb.start_run on the azureml backend (access_token mode)."""
+    """A run started through tb.start_run on the azureml backend (access_token mode).
+
+    The core journals the run locally and mirrors it to Azure ML in the background;
+    ``run.sync()`` waits for the mirror.
+    """
     monkeypatch.chdir(tmp_path)
     add_experiment(mock)
     mock.add_callback(responses.POST, f"{API}/runs/create", callback=echo_create)
+    mock.add(responses.POST, f"{API}/runs/search", json={"runs": []})
     mock.add(responses.POST, f"{API}/runs/log-batch", json={})
     mock.add(responses.POST, f"{API}/runs/update", json={})
     config = {"backend": "azureml", "experiment": "churn",
@@ -283,9 +288,17 @@ def started(mock, tmp_path, monkeypatch):
     run.end()
 
 
+def sent_tags(mock) -> list[str]:
+    """Every tag key the remote run got: at creation, as the run name, and in batches."""
+    (create,) = calls_to(mock, "/runs/create")
+    keys = [t["key"] for t in body_of(create)["tags"]] + ["mlflow.runName"]
+    return keys + [t["key"] for c in calls_to(mock, "/runs/log-batch") for t in body_of(c)["tags"]]
+
+
 def test_access_token_mode_sends_that_token(started, mock):
     started.log_metric("m", 1.0)
-    started.flush()
+    assert started.sync(timeout=30)
+    assert calls_to(mock, "/runs/log-batch")
     assert {c.request.headers["Authorization"] for c in mock.calls} == {"Bearer static-token-xyz"}
 
 
@@ -293,31 +306,50 @@ def test_201st_param_is_refused_before_any_request(started, mock):
     started.log_params({f"p{i}": i for i in range(200)})
     with pytest.raises(LimitExceededError, match="at most 200"):
         started.log_param("p200", 1)
-    started.flush()
+    assert started.sync(timeout=30)
     sent = [p["key"] for c in calls_to(mock, "/runs/log-batch") for p in body_of(c)["params"]]
     assert len(sent) == 200 and "p200" not in sent
+    assert [len(body_of(c)["params"]) for c in calls_to(mock, "/runs/log-batch")] == [100, 100]
 
 
-def test_tags_past_50_per_run_are_refused_before_any_request(started, mock):
-    (create,) = calls_to(mock, "/runs/create")
-    have = len(body_of(create)["tags"]) + 1  # context tags and the run name count against 50
-    assert have <= 8
-    started.set_tags({f"t{i}": "v" for i in range(50 - have)})
+def test_a_run_can_never_be_pushed_past_50_tags(started, mock):
+    added = []
     with pytest.raises(LimitExceededError, match="at most 50"):
-        started.set_tag("one_too_many", "v")
+        for i in range(60):
+            started.set_tag(f"t{i}", "v")
+            added.append(f"t{i}")
+    refused = f"t{len(added)}"
     with pytest.raises(LimitExceededError, match="at most 100"):
         started.set_tag("k" * 101, "v")
     with pytest.raises(LimitExceededError, match="at most 1000"):
         started.set_tag("long", "v" * 1001)
-    started.flush()
-    keys = [t["key"] for c in calls_to(mock, "/runs/log-batch") for t in body_of(c)["tags"]]
-    assert len(keys) == 50 - have and "one_too_many" not in keys
+    assert started.sync(timeout=30)
+    keys = sent_tags(mock)
+    assert set(added) <= set(keys) and refused not in keys
+    assert len(set(keys)) <= 50  # context tags folded, so the remote run stays within Azure's 50
+    assert "trackbridge.context" in keys and "trackbridge.host" not in keys
 
 
 def test_metric_name_over_255_is_refused(started, mock):
     started.log_metric("m" * 255, 1.0)
     with pytest.raises(LimitExceededError, match="at most 255"):
         started.log_metric("m" * 256, 1.0)
+
+
+def test_context_tags_in_a_batch_are_folded_and_read_back_unfolded(mock):
+    mock.add(responses.POST, f"{API}/runs/log-batch", json={})
+    add_experiment(mock)
+    mock.add(responses.GET, f"{API}/runs/get", json=run_json(tags=[
+        ("trackbridge.context", "host=box; python=3.11.9; trackbridge=0.1.0"), ("k", "v")]))
+    backend = backend_for()
+    assert backend.get_run(RUN_ID).tags == {
+        "k": "v", "trackbridge.host": "box", "trackbridge.python_version": "3.11.9",
+        "trackbridge.version": "0.1.0"}
+    backend.log_batch(RUN_ID, tags=[RunTag("trackbridge.version", "0.2.0"), RunTag("x", "y")])
+    (batch,) = calls_to(mock, "/runs/log-batch")
+    assert body_of(batch)["tags"] == [
+        {"key": "x", "value": "y"},
+        {"key": "trackbridge.context", "value": "host=box; python=3.11.9; trackbridge=0.2.0"}]
 
 
 # -- artifacts --------------------------------------------------------------------------------
@@ -449,3 +481,14 @@ def test_plugin_and_a_tracking_uri_backend_import_no_azure_package_until_used():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_credential_that_fails_gives_a_backend_error_without_the_secret(mock):
+    class Broken:
+        def get_token(self, *scopes, **kwargs):
+            raise RuntimeError(f"refresh failed for Bearer {TOKEN}")
+
+    with pytest.raises(BackendError, match="no Azure token from Broken") as info:
+        backend_for(Broken()).get_run(RUN_ID)
+    assert TOKEN not in str(info.value)
+    assert len(mock.calls) == 0  # nothing was sent without a token

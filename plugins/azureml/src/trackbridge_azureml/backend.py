@@ -30,7 +30,7 @@ from trackbridge.errors import BackendError, NotFoundError, ParamConflictError
 
 from .discovery import Workspace, discover_tracking_uri, parse_tracking_uri
 from .errors import Call
-from .runtags import creation_tags
+from .runtags import FOLDED, creation_tags, fold, unfold
 from .settings import CONFIG_KEYS, Settings, parse_settings
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ class AzureMLBackend(Backend):
         from .http import decode_float
 
         info, body = data["info"], data.get("data") or {}
-        tags = {t["key"]: t.get("value", "") for t in body.get("tags") or []}
+        tags = unfold({t["key"]: t.get("value", "") for t in body.get("tags") or []})
         run_id, experiment_id = info["run_id"], str(info["experiment_id"])
         self._run_experiments[run_id] = experiment_id
         return Run(
@@ -270,6 +270,12 @@ class AzureMLBackend(Backend):
     # -- metrics, params, tags ------------------------------------------------------------
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
                   tags: Sequence[RunTag] = ()) -> None:
+        if not (metrics or params or tags):
+            return
+        if any(t.key in FOLDED for t in tags):
+            folded = fold(dict(tags), self.limits.max_tag_value_length,
+                          current=lambda: self.get_run(run_id).tags)
+            tags = [RunTag(k, v) for k, v in folded.items()]
         try:
             self._send_batch(run_id, metrics, params, tags)
         except ParamConflictError:

@@ -118,8 +118,8 @@ def _classify(call: Call, status: int, code: str, message: str, secrets: Iterabl
     if status in (401, 403):
         return BackendError(
             f"{text}. Check that the credential is for the workspace's tenant and has a role "
-            f"on the workspace (e.g. AzureML Data Scientist); `trackbridge doctor` shows which "
-            f"credential answered"
+            f"on the workspace (e.g. AzureML Data Scientist), and that a configured access_token "
+            f"has not expired; `trackbridge doctor` shows which credential answered"
         )
     if status == 429:
         return BackendError(f"{text}. Azure ML throttled the request and still did after "

@@ -162,6 +162,11 @@ class Http:
                                f"{redact(str(exc), self.secrets)[:400]}") from None
         except AzureError as exc:
             raise BackendError(f"{call.prefix()}: {redact(str(exc), self.secrets)[:400]}") from None
+        except Exception as exc:  # a custom credential's own error type, raised by the policy
+            raise BackendError(
+                f"{call.prefix()}: no Azure token from {credential_name(self.credential)}: "
+                f"{type(exc).__name__}: {redact(str(exc), self.secrets)[:400]}"
+            ) from None
 
     def close(self) -> None:
         self.client.close()

@@ -6,7 +6,9 @@ On Azure ML they would take up to nine of the run's 50 tags, so this backend:
 * sends ``mlflow.runName`` as the run's ``run_name`` field, not as a tag (the service keeps
   the name itself);
 * folds ``trackbridge.host``, ``trackbridge.python_version`` and ``trackbridge.version`` into
-  the one tag ``trackbridge.context`` (``host=...; python=...; trackbridge=...``);
+  the one tag ``trackbridge.context`` (``host=...; python=...; trackbridge=...``), at creation
+  and in later batches alike, and splits it back when reading, so readers (and the sync
+  engine comparing tags) see the tags as they were logged;
 * keeps ``mlflow.parentRunId`` (it is what makes a run nested) and the ``mlflow.user`` /
   ``mlflow.source.*`` tags Azure ML studio shows;
 * never lets context tags push a run over the limit: when the user's own tags leave no room,
@@ -17,7 +19,7 @@ On Azure ML they would take up to nine of the run's 50 tags, so this backend:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from trackbridge.entities import (
     TAG_GIT_COMMIT,
@@ -37,16 +39,44 @@ FOLDED = {"trackbridge.host": "host", "trackbridge.python_version": "python",
 DROP_ORDER = (CONTEXT_TAG, TAG_SOURCE_NAME, TAG_GIT_COMMIT, TAG_SOURCE_TYPE, TAG_USER)
 
 
+def fold(tags: Mapping[str, str], max_value: int,
+         current: Callable[[], Mapping[str, str]] | None = None) -> dict[str, str]:
+    """``tags`` with the folded context keys replaced by one CONTEXT_TAG.
+
+    When only some of them are given (a later ``set_tag``), ``current()`` supplies the run's
+    present values (unfolded) so the others are kept.
+    """
+    present = [k for k in FOLDED if k in tags]
+    if not present:
+        return dict(tags)
+    out = {k: v for k, v in tags.items() if k not in FOLDED}
+    values = dict(current() if current is not None and len(present) < len(FOLDED) else {})
+    values.update({k: tags[k] for k in present})
+    parts = [f"{label}={values[key]}" for key, label in FOLDED.items() if key in values]
+    out[CONTEXT_TAG] = "; ".join(parts)[:max_value]
+    return out
+
+
+def unfold(tags: Mapping[str, str]) -> dict[str, str]:
+    """The run's tags as they were logged: CONTEXT_TAG split back into its context keys."""
+    if CONTEXT_TAG not in tags:
+        return dict(tags)
+    out = {k: v for k, v in tags.items() if k != CONTEXT_TAG}
+    keys = {label: key for key, label in FOLDED.items()}
+    for part in tags[CONTEXT_TAG].split("; "):
+        label, sep, value = part.partition("=")
+        if sep and label in keys:
+            out[keys[label]] = value
+    return out
+
+
 def creation_tags(tags: Mapping[str, str], *, run_name: str | None, parent_run_id: str | None,
                   max_tags: int | None, max_value: int, run: str = "new run"
                   ) -> tuple[dict[str, str], str | None]:
     """(tags to send with runs/create, run name). Raises before sending when over the limit."""
-    out = dict(tags)
+    out = fold(tags, max_value)
     name = run_name or out.get(TAG_RUN_NAME) or None
     out.pop(TAG_RUN_NAME, None)
-    folded = [f"{label}={out.pop(key)}" for key, label in FOLDED.items() if key in out]
-    if folded:
-        out[CONTEXT_TAG] = "; ".join(folded)[:max_value]
     if parent_run_id:
         out[TAG_PARENT_RUN_ID] = parent_run_id
     if max_tags is None:
