@@ -274,3 +274,38 @@ def test_follow_ships_new_points_while_the_run_goes_and_stops_when_it_ends(sourc
     assert not follower.is_alive()
     [report] = result["reports"]
     assert dest.get_run(report.remote_run_id).status == "FINISHED"
+
+
+def test_one_syncer_at_a_time_per_run_and_destination(source, dest):
+    from trackbridge.errors import SyncBusyError
+
+    run = log_run(source, n_points=10)
+    plan = plan_for(source, dest)
+    first, second = plan.engine(), plan.engine()
+    assert first.ledger.acquire(run.id, "someone-else-in-this-process")
+    with pytest.raises(SyncBusyError, match=f"run {run.id} is being synced"):
+        second.sync_run(run.id)
+    assert dest.writes == []  # the busy syncer sent nothing
+    first.ledger.release(run.id, "someone-else-in-this-process")
+    assert second.sync_run(run.id).created
+
+
+def test_a_dead_syncers_lease_is_taken_over(source, dest):
+    run = log_run(source, n_points=10)
+    plan = plan_for(source, dest)
+    dead = subprocess_pid_that_exited()
+    with plan.ledger_store.transaction() as conn:
+        conn.execute("INSERT INTO sync_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (run.id, plan.engine().ledger.destination, "killed-syncer",
+                      __import__("socket").gethostname(), dead, None, 2**62))
+    [report] = sync(plan, select_runs(plan.source))
+    assert report.error is None and report.created
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid

@@ -53,3 +53,7 @@ class StoreError(BackendError):
 
 class SyncError(TrackbridgeError):
     """A run could not be synced completely; what landed is recorded, a rerun resumes."""
+
+
+class SyncBusyError(SyncError):
+    """Another syncer is sending this run to this destination right now."""

@@ -95,6 +95,12 @@ MIGRATIONS: tuple[str, ...] = (
         sha256 TEXT NOT NULL,
         PRIMARY KEY (source_run_id, destination, path)
     ) WITHOUT ROWID;
+    -- who is syncing a run to a destination right now (one syncer at a time)
+    CREATE TABLE sync_leases (
+        source_run_id TEXT NOT NULL, destination TEXT NOT NULL, owner TEXT NOT NULL,
+        host TEXT NOT NULL, pid INTEGER NOT NULL, pid_started TEXT, expires INTEGER NOT NULL,
+        PRIMARY KEY (source_run_id, destination)
+    ) WITHOUT ROWID;
     """,
 )
 

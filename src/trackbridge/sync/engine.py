@@ -28,7 +28,9 @@ A second pass with nothing new sends no write request.
 from __future__ import annotations
 
 import math
+import os
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -42,10 +44,12 @@ from ..errors import (
     ConfigError,
     NotFoundError,
     ParamConflictError,
+    SyncBusyError,
     SyncError,
     TrackbridgeError,
     ValidationError,
 )
+from ..local.liveness import HOST
 from .ledger import Ledger, RunEntry
 from .sources import Source
 
@@ -124,9 +128,22 @@ class SyncEngine:
 
     # -- one run ----------------------------------------------------------------------------
     def sync_run(self, run_id: str) -> RunReport:
-        """One pass for one run; raises :class:`SyncError` when it cannot finish."""
+        """One pass for one run; raises :class:`SyncError` when it cannot finish, and
+        :class:`SyncBusyError` when another syncer (process or thread) holds the run."""
         run = self.source.backend.get_run(run_id)
         report = RunReport(run.id, status=run.status)
+        if self.dry_run:
+            return self._pass(run, report)
+        owner = f"{HOST}:{os.getpid()}:{threading.get_ident()}:{id(self)}"
+        if not self.ledger.acquire(run.id, owner):
+            raise SyncBusyError(f"run {run.id} is being synced to {self.dest.describe()} by another "
+                                f"process right now; try again when it is done")
+        try:
+            return self._pass(run, report)
+        finally:
+            self.ledger.release(run.id, owner)
+
+    def _pass(self, run: Run, report: RunReport) -> RunReport:
         entry = self.ledger.load(run.id)
         try:
             if entry is None:
