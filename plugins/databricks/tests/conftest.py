@@ -33,6 +33,6 @@ def backend(rsps, monkeypatch):
     from dbx_support import use_fake_time
     from unit_support import HOST
 
-    b = make_backend(monkeypatch, host=HOST, retry_timeout_seconds=30)
+    b = make_backend(monkeypatch, host=HOST, retry_timeout_seconds=5)
     b.fake_time = use_fake_time(b)
     return b

@@ -29,7 +29,7 @@ from trackbridge.errors import ConfigError, NotFoundError, RunNotFoundError, Tra
 
 from . import artifacts, paths
 from .convert import metric_from_json, metric_json, run_from_json
-from .errors import redact, translate
+from .errors import install_log_redaction, redact, remove_log_redaction, translate
 from .retry import RetryPolicy, Throttle
 from .settings import CONFIG_KEYS, Settings, parse_settings
 
@@ -86,6 +86,7 @@ class DatabricksBackend(Backend):
         self._experiment_names: dict[str, str] = {}
         self._me: str | None = None
         self._storage: requests.Session | None = None
+        self._log_filter = install_log_redaction(self.secrets)
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any]) -> DatabricksBackend:
@@ -379,6 +380,7 @@ class DatabricksBackend(Backend):
         self._store(run_id).download(path.strip("/"), Path(dst))
 
     def close(self) -> None:
+        remove_log_redaction(self._log_filter)
         if self._storage is not None:
             self._storage.close()
             self._storage = None

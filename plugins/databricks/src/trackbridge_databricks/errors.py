@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from trackbridge.errors import (
     ArtifactNotFoundError,
@@ -93,3 +94,40 @@ def translate(
 
 def artifact_not_found(what: str, where: str, path: str) -> ArtifactNotFoundError:
     return ArtifactNotFoundError(f"{what} on {where} failed: no artifact at {path!r}")
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in log records: the SDK's DEBUG request logs echo response bodies."""
+
+    def __init__(self, secrets: Callable[[], Iterable[str]]) -> None:
+        super().__init__("trackbridge-redact")
+        self._secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix
+            return True
+        clean = redact(text, self._secrets())
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+#: Loggers that may carry request or response text: the SDK's and ours.
+_LOGGERS = ("databricks.sdk", "databricks.sdk.config", "databricks.sdk.credentials_provider",
+            "databricks.sdk.oauth", "databricks.sdk.retries", "databricks.sdk.mixins.files",
+            "trackbridge.databricks")
+
+
+def install_log_redaction(secrets: Callable[[], Iterable[str]]) -> RedactingFilter:
+    """Attach a :class:`RedactingFilter` for ``secrets`` to every logger that may need it."""
+    flt = RedactingFilter(secrets)
+    for name in _LOGGERS:
+        logging.getLogger(name).addFilter(flt)
+    return flt
+
+
+def remove_log_redaction(flt: RedactingFilter) -> None:
+    for name in _LOGGERS:
+        logging.getLogger(name).removeFilter(flt)
