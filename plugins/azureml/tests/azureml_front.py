@@ -44,6 +44,10 @@ class AzureMLFront:
         self.azurite = azurite
         self.token = token
         self.requests: list[tuple[str, str]] = []  # (method, path) seen, for assertions
+        #: path suffix -> how many more answers to lose *after* MLflow applied the request
+        #: (answered 502 instead), as a gateway timing out in front of the service would
+        self.lose_answers: dict[str, int] = {}
+        self.log_batches: list[dict] = []  # bodies of every runs/log-batch received
         self.session = requests.Session()
         self.blobs = BlobServiceClient.from_connection_string(azurite.connection_string)
         try:
@@ -90,11 +94,17 @@ class AzureMLFront:
 
     # -- MLflow behind the Azure prefix ---------------------------------------------------
     def _proxy(self, request: Request, path: str) -> Response:
+        if path.endswith("/runs/log-batch"):
+            self.log_batches.append(json.loads(request.get_data()))
         upstream = self.session.request(
             request.method, f"{self.mlflow_url}{path}", params=request.args.to_dict(flat=False),
             data=request.get_data(), headers={"Content-Type": request.content_type or ""},
             timeout=60,
         )
+        for suffix, left in list(self.lose_answers.items()):
+            if path.endswith(suffix) and left > 0:
+                self.lose_answers[suffix] = left - 1
+                return _azure_error(502, "BadGateway", "the upstream answer was lost")
         return Response(upstream.content, status=upstream.status_code,
                         content_type=upstream.headers.get("Content-Type", "application/json"))
 

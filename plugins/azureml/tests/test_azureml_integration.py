@@ -114,3 +114,29 @@ def test_large_artifact_goes_up_in_blocks_and_comes_back_whole(azure_front, azur
     assert [(e.path, e.size) for e in backend.list_artifacts(run.id, "weights")] == \
         [("weights/big.bin", len(data))]
     backend.close()
+
+
+def test_a_lost_answer_to_a_metric_batch_never_duplicates_points(azure_front, tmp_path,
+                                                                 monkeypatch):
+    """The batch is applied but its answer lost: the backend does not resend it, and the
+    sync that follows sends exactly the missing points."""
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "backend": "azureml", "experiment": "azureml-lost-answer",
+        "local": {"path": str(tmp_path / "tbruns"), "flush_interval": 0.05},
+        "azureml": {"tracking_uri": azure_front.tracking_uri, "access_token": TOKEN},
+    }
+    azure_front.lose_answers["/runs/log-batch"] = 1
+    with tb.start_run(config=config, run_name="lossy") as run:
+        for step in range(300):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+        run_id = run.id
+    assert azure_front.lose_answers["/runs/log-batch"] == 0  # the answer was really lost
+    history = tb.get_metric_history(run_id, "loss", config=config)
+    assert [(m.step, m.value) for m in history] == [(s, 1.0 / (s + 1)) for s in range(300)]
+    # MLflow's store ignores an identical point logged twice, so count what was *sent*:
+    # every point exactly once, although one batch's answer was lost
+    remote_id = tb.get_run(run_id, config=config).id
+    sent = [m["step"] for b in azure_front.log_batches if b["run_id"] == remote_id
+            for m in b["metrics"]]
+    assert sorted(sent) == list(range(300))
