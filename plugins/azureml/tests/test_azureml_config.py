@@ -243,3 +243,14 @@ def test_doctor_hook_answers_only_for_azureml(tmp_path):
         found = plugin.trackbridge_doctor_checks(backend=backend, config=None)
     assert [c.name for c in found] == ["azure credential", "azure workspace",
                                        "azure tracking service"]
+
+
+def test_describe_does_not_change_when_the_workspace_is_discovered():
+    backend = AzureMLBackend(
+        parse_settings({"subscription_id": SUB, "resource_group": RG, "workspace": WS}),
+        credential=FakeCredential())
+    before = backend.describe()
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, ARM, json=workspace_answer())
+        assert backend.workspace.name == WS
+    assert backend.describe() == before and WS in before and RG in before

@@ -65,6 +65,7 @@ class AzureMLBackend(Backend):
         self._workspace: Workspace | None = None
         if settings.tracking_uri:  # a bad URI fails at open, not at the first log call
             self._workspace = parse_tracking_uri(settings.tracking_uri)
+        self._description = self._describe_config()
         self._http: Http | None = None
         self._experiment_names: dict[str, str] = {}
         self._run_experiments: dict[str, str] = {}
@@ -78,12 +79,18 @@ class AzureMLBackend(Backend):
         return self.settings.limits
 
     def describe(self) -> str:
+        """Stable for a config (the sync ledger keys destinations by it): it does not change
+        when the workspace is discovered."""
+        return self._description
+
+    def _describe_config(self) -> str:
         s = self.settings
-        if self._workspace is not None:
+        if self._workspace is not None:  # configured tracking_uri, parsed in __init__
             return f"Azure ML workspace {self._workspace.name!r} at {self._workspace.host}"
         if s.config_json:
             return f"Azure ML workspace from {s.config_json}"
-        return f"Azure ML workspace {s.workspace!r} (resource group {s.resource_group!r})"
+        return (f"Azure ML workspace {s.workspace!r} (resource group {s.resource_group!r}, "
+                f"subscription {s.subscription_id})")
 
     # -- plumbing -------------------------------------------------------------------------
     @property
