@@ -39,12 +39,18 @@ from .reading import (
 from .run import ActiveRun
 from .version import __version__
 
+_MODEL_CALLS = ("load_model", "register_model", "set_model_alias", "list_model_versions")
+
 
 def __getattr__(name: str):  # ``tb.hookimpl`` without importing pluggy at ``import trackbridge``
     if name == "hookimpl":
         from .hookspecs import hookimpl
 
         return hookimpl
+    if name in _MODEL_CALLS:  # the models package is imported on first use
+        from .models import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'trackbridge' has no attribute {name!r}")
 
 
@@ -52,7 +58,8 @@ __all__ = [
     "ActiveRun", "ArtifactEntry", "ConfigError", "Experiment", "Limits", "Metric",
     "ParamConflictError", "Run", "RunNotFoundError", "TrackbridgeError", "ValidationError",
     "__version__", "active_run", "download_artifacts", "end_run", "flush", "get_metric_history",
-    "get_run", "hookimpl", "list_artifacts", "log_artifact", "log_artifacts", "log_dict",
-    "log_metric", "log_metrics", "log_param", "log_params", "log_text", "search_runs",
-    "set_tag", "set_tags", "start_run",
+    "get_run", "hookimpl", "list_artifacts", "list_model_versions", "load_model", "log_artifact",
+    "log_artifacts", "log_dict", "log_metric", "log_metrics", "log_param", "log_params",
+    "log_text", "register_model", "search_runs", "set_model_alias", "set_tag", "set_tags",
+    "start_run",
 ]

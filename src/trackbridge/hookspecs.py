@@ -35,3 +35,24 @@ def trackbridge_doctor_checks(backend, config):
     Implementations check only backends they own (compare ``backend.name``) and return
     None for others.
     """
+
+
+@hookspec
+def trackbridge_register_flavors(register):
+    """Offer model flavors: call ``register(FlavorClass)`` once per class.
+
+    The class subclasses ``trackbridge.models.flavors.Flavor`` and sets ``name`` (its key
+    under ``flavors:`` in ``MLmodel`` and the value of ``log_model(flavor=...)``) and
+    ``priority`` (higher is asked first by ``can_save`` when ``log_model`` picks a flavor).
+    The first class registered under a name wins. Import the framework inside the methods.
+    """
+
+
+@hookspec
+def trackbridge_register_model_registries(register):
+    """Offer a model registry: call ``register(RegistryClass)`` once per class.
+
+    The class subclasses ``trackbridge.models.registry.ModelRegistry`` and sets
+    ``backend_name`` to the ``Backend.name`` it serves; it is built with that backend's
+    configured instance. One registry per backend: the first registered wins.
+    """

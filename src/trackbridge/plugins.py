@@ -17,7 +17,7 @@ import pluggy
 
 from . import hookspecs
 
-DEFAULT_PLUGINS = ("trackbridge.local.plugin", "trackbridge.context")
+DEFAULT_PLUGINS = ("trackbridge.local.plugin", "trackbridge.context", "trackbridge.models.plugin")
 ENTRY_POINT_GROUP = "trackbridge"
 
 _pm: pluggy.PluginManager | None = None

@@ -281,6 +281,23 @@ class ActiveRun:
             path.write_bytes(data)
             self.backend.upload_artifact(self.id, path, target)
 
+    # -- models ---------------------------------------------------------------------------
+    def log_model(self, model: Any, name: str = "model", input_example: Any = None,
+                  signature: Any = None, pip_requirements: Any = None, extra_files: Any = None,
+                  flavor: Any = None) -> Any:
+        """Store ``model`` in the MLflow model format as the artifacts ``<name>/`` of the run.
+
+        ``flavor`` is a flavor name (``"sklearn"``, ``"python_function"``) or instance
+        (``SklearnFlavor(serialization="cloudpickle")``); by default the first installed
+        flavor that can save the model. Returns a ``ModelInfo`` whose ``model_uri``
+        (``runs:/<run id>/<name>``) ``tb.load_model`` and ``tb.register_model`` take.
+        See :mod:`trackbridge.models`.
+        """
+        from .models.saving import log_model
+
+        return log_model(self, model, name, input_example=input_example, signature=signature,
+                         pip_requirements=pip_requirements, extra_files=extra_files, flavor=flavor)
+
     # -- lifecycle ------------------------------------------------------------------------
     def flush(self) -> None:
         """Block until everything logged so far is stored; raise a pending write error."""

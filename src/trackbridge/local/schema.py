@@ -102,6 +102,28 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source_run_id, destination)
     ) WITHOUT ROWID;
     """,
+    # 3: the model registry; see trackbridge/models/local_registry.py
+    """
+    CREATE TABLE registered_models (
+        name TEXT PRIMARY KEY,
+        created_time INTEGER NOT NULL,
+        description TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE model_versions (
+        name TEXT NOT NULL REFERENCES registered_models(name),
+        version INTEGER NOT NULL,
+        source_uri TEXT NOT NULL,
+        source_run_id TEXT,
+        created_time INTEGER NOT NULL,
+        description TEXT,
+        tags TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE model_aliases (
+        name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+        PRIMARY KEY (name, alias)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

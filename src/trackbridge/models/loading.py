@@ -1,0 +1,58 @@
+"""``tb.load_model``: fetch a model directory by URI and read it with its flavor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+from .flavors import flavor_for_loading
+from .saving import read_mlmodel
+from .signature import read_example
+
+
+class LoadedModel:
+    """A loaded model: call :meth:`predict`. The framework object is :attr:`raw_model`."""
+
+    def __init__(self, model: Any, mlmodel: Mapping[str, Any], flavor: str,
+                 input_example: Any = None) -> None:
+        self.raw_model = model
+        self.metadata: dict[str, Any] = dict(mlmodel)
+        self.flavor = flavor
+        self.input_example = input_example
+
+    @property
+    def signature(self) -> dict[str, Any] | None:
+        return self.metadata.get("signature")
+
+    @property
+    def run_id(self) -> str | None:
+        return self.metadata.get("run_id")
+
+    def predict(self, data: Any) -> Any:
+        return self.raw_model.predict(data)
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel flavor={self.flavor} model={type(self.raw_model).__qualname__} " \
+               f"run_id={self.run_id}>"
+
+
+def load_model_dir(path: str | os.PathLike[str], *, allow_pickle: bool = False,
+                   trusted_types: Sequence[str] = (), label: str | None = None) -> LoadedModel:
+    """Load the model in the local directory ``path`` (everything is read into memory);
+    ``label`` names it in errors (its URI)."""
+    root = Path(path)
+    mlmodel = read_mlmodel(root)
+    flavor = flavor_for_loading(mlmodel["flavors"])
+    try:
+        model = flavor.load(root, mlmodel["flavors"], allow_pickle=allow_pickle,
+                            trusted_types=list(trusted_types))
+    except ModelError as exc:
+        raise type(exc)(f"cannot load the model {label or root}: {exc}") from None
+    example = None
+    info = mlmodel.get("saved_input_example_info")
+    if isinstance(info, Mapping) and (root / info.get("artifact_path", "")).is_file():
+        example = read_example((root / info["artifact_path"]).read_text(), info)
+    return LoadedModel(model, mlmodel, flavor.name, example)
