@@ -1,6 +1,7 @@
 """Sync against a real MLflow tracking server through the Databricks plugin, with a
 fault-injecting proxy in between (429, 503, resets, and answers lost after the server applied
-the request). What lands is read back from the server and must equal the source exactly."""
+the request). What lands is read back from the server and must equal the source exactly, and
+the proxy's record of what the server applied proves no point was sent twice."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 
 import pytest
 
@@ -65,6 +67,17 @@ def log_training_run(config, n_points=5000, n_params=20, files=None):
     return run
 
 
+def assert_applied_exactly_once(source: LocalBackend, run_id: str, proxy: FaultProxy):
+    """Every source point was applied by the server exactly once (its history cannot tell:
+    the MLflow server drops a point identical to one it already holds)."""
+    def ident(m):
+        return (m.key, "nan" if math.isnan(m.value) else m.value, m.timestamp, m.step)
+
+    expected = Counter(ident(m) for key in source.get_run(run_id).metrics
+                       for m in source.get_metric_history(run_id, key))
+    assert Counter(proxy.applied_metrics) == expected
+
+
 def assert_remote_equals_source(source: LocalBackend, run_id: str, remote, remote_id: str, tmp_path):
     src, dst = source.get_run(run_id), remote.get_run(remote_id)
     assert dst.params == src.params
@@ -98,6 +111,7 @@ def test_exact_copy_through_429_503_resets_and_lost_answers(store, databricks_en
     assert report.reconciled  # the lost answers were resolved by reading the server
     direct = open_backend(load_config(databricks_config(tmp_path, mlflow_server.url)))
     assert_remote_equals_source(source, run.id, direct, report.remote_run_id, tmp_path)
+    assert_applied_exactly_once(source, run.id, proxy)
 
 
 def test_minimal_number_of_write_requests(store, databricks_env, proxy, tmp_path):
@@ -134,6 +148,7 @@ def test_sigkill_mid_sync_then_rerun_is_exact(store, databricks_env, proxy, mlfl
     [remote] = list(direct.search_runs(
         [direct.get_experiment(load_config(to).experiment).id]))
     assert_remote_equals_source(source, run.id, direct, remote.id, tmp_path)
+    assert_applied_exactly_once(source, run.id, proxy)
 
 
 def test_lost_ledger_does_not_duplicate_the_remote_run(store, databricks_env, proxy, tmp_path):
@@ -151,6 +166,7 @@ def test_lost_ledger_does_not_duplicate_the_remote_run(store, databricks_env, pr
     experiment = dest.get_experiment(config.experiment)
     assert [r.id for r in dest.search_runs([experiment.id])] == [first.remote_run_id]
     assert_remote_equals_source(source, run.id, dest, first.remote_run_id, tmp_path)
+    assert_applied_exactly_once(source, run.id, proxy)
 
 
 def test_online_mode_survives_the_server_going_away(databricks_env, proxy, mlflow_server, tmp_path,
@@ -174,4 +190,5 @@ def test_online_mode_survives_the_server_going_away(databricks_env, proxy, mlflo
     direct = open_backend(load_config(databricks_config(tmp_path, mlflow_server.url)))
     source = LocalBackend(journal)
     assert_remote_equals_source(source, run.id, direct, run.remote_id, tmp_path)
+    assert_applied_exactly_once(source, run.id, proxy)
     assert direct.get_run(run.remote_id).status == "FINISHED"

@@ -10,12 +10,18 @@ order, one per matching request:
   answering (the ambiguous case: the client cannot know that it landed).
 * ``None``: forward normally.
 
-``counts`` records every request seen, as ``(method, path)`` without the query string.
+``counts`` records every request seen, as ``(method, path)`` without the query string, and
+``applied_metrics`` every metric point of every log-batch the upstream accepted (answered 200),
+whether or not the answer reached the client. The open-source MLflow server silently drops a
+point identical to one it holds, so its history cannot show a duplicate: compare what was
+*applied* with the source instead.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
+import math
 import socket
 import struct
 import threading
@@ -27,6 +33,12 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
               "proxy-connection", "content-length", "host"}
 
 
+def _value(value: object) -> object:
+    """NaN as a comparable token (JSON may carry it as the string "NaN")."""
+    number = float(value)  # type: ignore[arg-type]
+    return "nan" if math.isnan(number) else number
+
+
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         target = urlsplit(upstream)
@@ -36,6 +48,8 @@ class FaultProxy:
         self.lock = threading.Lock()
         #: while True every request is reset (the network is down)
         self.down = False
+        #: (key, value, timestamp, step) of every metric point the upstream applied
+        self.applied_metrics: list[tuple] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -78,6 +92,8 @@ class FaultProxy:
                     return
                 status, reason, headers, data = proxy.forward(self.command, self.path,
                                                               self.headers, body)
+                if path.endswith("/runs/log-batch") and status == 200:
+                    proxy.record_applied(body)
                 if fault == "drop":
                     self._reset()
                     return
@@ -109,6 +125,13 @@ class FaultProxy:
                 return "reset"
             queue = self.faults.get(path)
             return queue.popleft() if queue else None
+
+    def record_applied(self, body: bytes) -> None:
+        metrics = json.loads(body or b"{}").get("metrics", [])
+        points = [(m["key"], _value(m["value"]), int(m["timestamp"]), int(m.get("step", 0)))
+                  for m in metrics]
+        with self.lock:
+            self.applied_metrics.extend(points)
 
     def inject(self, path: str, *faults: str | None) -> None:
         with self.lock:
