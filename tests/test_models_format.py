@@ -84,7 +84,7 @@ def test_mlflow_pyfunc_loads_the_same_directory(store, churn, tmp_path, monkeypa
     with tb.start_run(experiment="models", config=store) as run:
         run.log_model(pipeline, input_example=X.head(5))
     path = tb.download_artifacts(run.id, "model", tmp_path, config=store)
-    # MLflow 3 refuses every serialised sklearn model (skops included) without this opt-in
+    # MLflow's switch for deserialising models (skops included): set, not left to its default
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
