@@ -89,11 +89,26 @@ def test_limits_override_as_inline_table_or_flat_keys():
     assert nested.limits == DATABRICKS_LIMITS._replace(max_param_value_length=6000)
     assert flat.limits == DATABRICKS_LIMITS._replace(max_tag_value_length=8000,
                                                      max_params_per_run=3000)
+    off = parse_settings({"limits": {"max_metric_points_per_run": 0, "max_batch_bytes": 0}})
+    assert (off.limits.max_metric_points_per_run, off.limits.max_batch_bytes) == (None, None)
+
+
+def test_the_shipped_config_file_is_valid():
+    from pathlib import Path
+
+    from trackbridge.config import load_config
+    from trackbridge.registry import check_config
+
+    config = load_config(Path(__file__).parents[3] / "configs" / "databricks.toml")
+    assert check_config(config) is DatabricksBackend
+    assert config.experiment == "~/churn"
+    assert parse_settings(config.section("databricks")).profile == "DEFAULT"
 
 
 @pytest.mark.parametrize(("table", "message"), [
     ({"limits": {"max_param_value": 10}}, "unknown limit.*max_param_value"),
     ({"limits": {"max_params_per_batch": 0}}, "positive integer"),
+    ({"limits": {"max_tags_per_run": -1}}, "0 = no limit"),
     ({"limits": {"max_entities_per_batch": 50}}, "at least the largest"),
     ({"limits": {"max_tags_per_run": 5}, "max_tags_per_run": 6}, "given twice"),
     ({"token": "x"}, "secrets never go in the file"),

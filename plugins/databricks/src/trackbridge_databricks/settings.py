@@ -28,6 +28,9 @@ DATABRICKS_LIMITS = Limits(
 )
 
 LIMIT_NAMES = frozenset(Limits._fields)
+#: Limits that may be switched off with 0 (the others are needed to pack batches).
+UNLIMITABLE = frozenset({"max_batch_bytes", "max_params_per_run", "max_tags_per_run",
+                         "max_metric_points_per_run"})
 #: Keys of ``[databricks]``. Secrets (token, client secret) are deliberately absent: the
 #: SDK reads them from the environment or a ``~/.databrickscfg`` profile.
 CONFIG_KEYS = frozenset({
@@ -72,11 +75,14 @@ def parse_limits(overrides: Mapping[str, Any], base: Limits = DATABRICKS_LIMITS)
             f"unknown limit(s) {', '.join(sorted(map(repr, unknown)))} in [databricks]; "
             f"valid limit names: {', '.join(sorted(LIMIT_NAMES))}"
         )
-    checked = {}
+    checked: dict[str, int | None] = {}
     for name, value in overrides.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"[databricks] limit {name} must be a positive integer, got {value!r}")
-        checked[name] = value
+        can_be_off = name in UNLIMITABLE
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or \
+                (value == 0 and not can_be_off):
+            what = "an integer >= 0 (0 = no limit)" if can_be_off else "a positive integer"
+            raise ConfigError(f"[databricks] limit {name} must be {what}, got {value!r}")
+        checked[name] = value or None
     limits = base._replace(**checked)
     biggest_kind = max(limits.max_metrics_per_batch, limits.max_params_per_batch,
                        limits.max_tags_per_batch)
