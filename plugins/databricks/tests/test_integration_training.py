@@ -12,6 +12,7 @@ import pytest
 from dbx_support import isolate_sdk_env
 
 import trackbridge as tb
+from trackbridge.errors import ValidationError
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +117,21 @@ def test_relative_experiment_name_stops_the_sync_with_the_fix(config, capsys):
         assert run.remote_id is None
     err = capsys.readouterr().err
     assert "'churn' is relative" in err and "'~/churn'" in err
+
+
+def test_doctor_against_the_server(config):
+    from trackbridge.config import load_config
+    from trackbridge.doctor import run_checks
+
+    checks = {c.name: c for c in run_checks(load_config(config))}
+    assert checks["databricks auth"].ok and "'pat'" in checks["databricks auth"].detail
+    assert checks["databricks host"].detail == config["databricks"]["host"]
+    # an MLflow server has no SCIM API: said plainly, not a failure of the setup
+    assert checks["databricks user"].ok and "no current-user API" in checks["databricks user"].detail
+    assert checks["databricks latency"].ok
+    assert checks["experiment"].ok and "does not exist yet" in checks["experiment"].detail
+
+
+def test_home_path_on_a_server_without_the_user_api_is_a_clear_error(mlflow_backend):
+    with pytest.raises(ValidationError, match="current-user API"):
+        mlflow_backend.get_or_create_experiment("~/churn")

@@ -25,7 +25,13 @@ from trackbridge.entities import (
     Run,
     RunTag,
 )
-from trackbridge.errors import ConfigError, NotFoundError, RunNotFoundError, TrackbridgeError
+from trackbridge.errors import (
+    ConfigError,
+    NotFoundError,
+    RunNotFoundError,
+    TrackbridgeError,
+    ValidationError,
+)
 
 from . import artifacts, paths
 from .convert import metric_from_json, metric_json, run_from_json
@@ -167,10 +173,20 @@ class DatabricksBackend(Backend):
 
     # -- experiments --------------------------------------------------------------------
     def current_user(self) -> str:
+        """The user name ``~/`` stands for (looked up once per backend)."""
         if self._me is None:
-            me = self.call(self.client.current_user.me, what="look up the current user",
-                           safe=True)
-            self._me = me.user_name
+            from databricks.sdk.errors import NotFound
+
+            def me() -> Any:
+                try:
+                    return self.client.current_user.me()
+                except NotFound:
+                    raise ValidationError(
+                        f"'~/' experiment names need the current-user API, which "
+                        f"{self.describe()} does not have; use an absolute path such as "
+                        f"'/Users/<you>/<name>' or '/Shared/<name>'") from None
+
+            self._me = self.call(me, what="look up the current user", safe=True).user_name
         return self._me
 
     def experiment_path(self, name: str) -> str:

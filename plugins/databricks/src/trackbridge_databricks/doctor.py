@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from trackbridge.doctor import Check
 from trackbridge.errors import TrackbridgeError
 
+from .errors import translate
+
 if TYPE_CHECKING:
     from .backend import DatabricksBackend
 
@@ -31,19 +33,19 @@ def checks(backend: DatabricksBackend) -> list[Check]:
     ]
     started = time.perf_counter()
     try:
-        me = backend.call(backend.client.current_user.me, what="look up the current user",
-                          safe=True)
+        me = backend.policy.call(backend.client.current_user.me, safe=True,
+                                 what="look up the current user")
         ms = (time.perf_counter() - started) * 1000
         out.append(Check("databricks user", True, f"{me.user_name} (round trip {ms:.0f} ms)"))
-    except TrackbridgeError as exc:
-        if isinstance(exc.__context__, NotFound) or "ENDPOINT_NOT_FOUND" in str(exc) or \
-                "404" in str(exc) or "does not exist" in str(exc).lower():
-            out.append(Check("databricks user", True,
-                             "this host has no current-user API (an MLflow server rather than a "
-                             "Databricks workspace?): '~/' experiment names cannot be expanded"))
-        else:
-            out.append(Check("databricks user", False, str(exc),
-                             "check that the token is valid and not expired; " + AUTH_FIX))
+    except NotFound:
+        out.append(Check("databricks user", True,
+                         "this host has no current-user API (an MLflow server rather than a "
+                         "Databricks workspace?): '~/' experiment names cannot be expanded"))
+    except Exception as exc:
+        error = translate(exc, "look up the current user", backend.describe(),
+                          secrets=backend.secrets())
+        out.append(Check("databricks user", False, str(error),
+                         "check that the credentials are valid and not expired; " + AUTH_FIX))
     started = time.perf_counter()
     try:
         backend.call(lambda: backend.client.api_client.do(
