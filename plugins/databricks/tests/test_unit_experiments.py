@@ -117,3 +117,13 @@ def test_create_race_looks_the_experiment_up_again(backend, rsps):
 def test_unknown_experiment_is_none(backend, rsps):
     by_name(rsps, "/Shared/nothing")
     assert backend.get_experiment("/Shared/nothing") is None
+
+
+def test_a_deleted_experiment_is_not_found_and_not_recreated(backend, rsps):
+    name = "/Shared/old"
+    rsps.add(responses.GET, GET_BY_NAME, json={"experiment": {
+        "experiment_id": "9", "name": name, "lifecycle_stage": "deleted"}})
+    assert backend.get_experiment(name) is None
+    with pytest.raises(ValidationError, match="is deleted.*restore it"):
+        backend.get_or_create_experiment(name)
+    assert not calls_to(rsps, "/experiments/create")

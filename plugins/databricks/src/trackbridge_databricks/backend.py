@@ -192,28 +192,36 @@ class DatabricksBackend(Backend):
     def experiment_path(self, name: str) -> str:
         return paths.resolve_experiment_name(name, self.current_user)
 
-    def get_experiment(self, name: str) -> Experiment | None:
+    def _lookup(self, path: str) -> Any:
+        """The SDK's experiment called ``path`` (deleted ones included), or None."""
         from databricks.sdk.errors import NotFound
 
-        path = self.experiment_path(name)
-
-        def lookup() -> Experiment | None:
+        def lookup() -> Any:
             try:
-                exp = self.client.experiments.get_by_name(path).experiment
+                return self.client.experiments.get_by_name(path).experiment
             except NotFound:
                 return None
-            if exp is None or exp.lifecycle_stage == "deleted":
-                return None
-            self._experiment_names[exp.experiment_id] = exp.name
-            return Experiment(exp.experiment_id, exp.name, exp.artifact_location)
 
-        return self.call(lookup, what=f"look up experiment {path!r}", safe=True)
+        exp = self.call(lookup, what=f"look up experiment {path!r}", safe=True)
+        if exp is not None:
+            self._experiment_names[exp.experiment_id] = exp.name
+        return exp
+
+    def get_experiment(self, name: str) -> Experiment | None:
+        exp = self._lookup(self.experiment_path(name))
+        if exp is None or exp.lifecycle_stage == "deleted":
+            return None
+        return Experiment(exp.experiment_id, exp.name, exp.artifact_location)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         path = self.experiment_path(name)
-        found = self.get_experiment(path)
+        found = self._lookup(path)
+        if found is not None and found.lifecycle_stage == "deleted":
+            raise ValidationError(
+                f"experiment {path!r} on {self.describe()} is deleted (id {found.experiment_id}); "
+                f"restore it or choose another name")
         if found is not None:
-            return found
+            return Experiment(found.experiment_id, found.name, found.artifact_location)
         from databricks.sdk.errors import ResourceAlreadyExists
 
         location = paths.experiment_artifact_location(self.settings.artifact_root, path)
