@@ -146,3 +146,29 @@ def test_unsupported_artifact_location_names_the_scheme(backend, rsps, src, uri)
     assert repr(uri.split(":")[0]) in str(info.value)
     assert not [c for c in rsps.calls if c.request.method == "PUT"]
 
+
+
+def test_adls_gen2_creates_appends_and_flushes(backend, rsps, src, monkeypatch):
+    monkeypatch.setattr(artifacts, "ADLS_APPEND_SIZE", 6000)  # the 10,240-byte file: 2 appends
+    add_run(rsps, RUN, MANAGED)
+    dfs = "https://acct.dfs.core.windows.net/root/7/abc/artifacts/plots/a.bin"
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json={"credential_infos": [{
+        "path": "plots/a.bin", "signed_uri": f"{dfs}?sv=2024&sig=SIG",
+        "type": "AZURE_ADLS_GEN2_SAS_URI", "headers": [{"name": "x-ms-umask", "value": "0022"}]}]})
+    got = []
+
+    def callback(request):
+        got.append((request.method, request.url.split("sig=SIG&")[1], body_bytes(request),
+                    request.headers.get("x-ms-umask")))
+        return 201 if request.method == "PUT" else 202, {}, ""
+
+    rsps.add_callback(responses.PUT, dfs, callback=callback)
+    rsps.add_callback(responses.PATCH, dfs, callback=callback)
+    backend.upload_artifact(RUN, src, "plots/a.bin")
+    data = src.read_bytes()
+    assert got == [
+        ("PUT", "resource=file", b"", "0022"),
+        ("PATCH", "action=append&position=0", data[:6000], "0022"),
+        ("PATCH", "action=append&position=6000", data[6000:], "0022"),
+        ("PATCH", f"action=flush&position={len(data)}", b"", "0022"),
+    ]
