@@ -172,3 +172,26 @@ def test_adls_gen2_creates_appends_and_flushes(backend, rsps, src, monkeypatch):
         ("PATCH", "action=append&position=6000", data[6000:], "0022"),
         ("PATCH", f"action=flush&position={len(data)}", b"", "0022"),
     ]
+
+
+def test_volume_listing_is_relative_to_the_run_root(backend, rsps):
+    root = f"/Volumes/main/ml/art/7/{RUN}/artifacts"
+    add_run(rsps, RUN, f"dbfs:{root}")
+    rsps.add(responses.GET, f"{HOST}/api/2.0/fs/directories{root}/plots", json={"contents": [
+        {"path": f"{root}/plots/a.txt", "is_directory": False, "file_size": 5, "name": "a.txt"},
+        {"path": f"{root}/plots/deep/", "is_directory": True, "name": "deep"}]})
+    assert backend.list_artifacts(RUN, "plots") == [("plots/a.txt", False, 5),
+                                                    ("plots/deep", True, None)]
+
+
+def test_managed_listing_follows_pages(backend, rsps):
+    add_run(rsps, RUN, MANAGED)
+    rsps.add(responses.GET, f"{API}/artifacts/list", json={
+        "files": [{"path": "model/a.bin", "is_dir": False, "file_size": 10}],
+        "next_page_token": "p2"})
+    rsps.add(responses.GET, f"{API}/artifacts/list", json={
+        "files": [{"path": "model/sub", "is_dir": True}]})
+    assert backend.list_artifacts(RUN, "model") == [("model/a.bin", False, 10),
+                                                    ("model/sub", True, None)]
+    second = calls_to(rsps, "/artifacts/list")[1].request
+    assert "page_token=p2" in second.url and f"run_id={RUN}" in second.url

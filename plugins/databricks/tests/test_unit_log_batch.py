@@ -133,3 +133,21 @@ def test_bad_request_is_not_retried_and_says_what_failed(backend, rsps):
     assert f"log_batch of 1 metric(s), 0 param(s), 0 tag(s) to run {RUN}" in message
     assert "Invalid metric name: 'a..b'" in message
     assert "adb-1234567890.12.azuredatabricks.net" in message
+
+
+def test_metric_history_follows_pages_and_keeps_non_finite_values(backend, rsps):
+    page1 = {"metrics": [{"key": "m", "value": 1.5, "timestamp": T0, "step": 0},
+                         {"key": "m", "value": "NaN", "timestamp": T0 + 1, "step": 1}],
+             "next_page_token": "tok2"}
+    page2 = {"metrics": [{"key": "m", "value": "-Infinity", "timestamp": T0 + 2, "step": 2},
+                         {"key": "m", "value": 1.7976931348623157e308, "timestamp": T0 + 3,
+                          "step": 3}]}
+    rsps.add(responses.GET, f"{API}/metrics/get-history", json=page1)
+    rsps.add(responses.GET, f"{API}/metrics/get-history", json=page2)
+    history = backend.get_metric_history(RUN, "m")
+    assert [(m.step, m.timestamp) for m in history] == [(i, T0 + i) for i in range(4)]
+    assert history[0].value == 1.5 and math.isnan(history[1].value)
+    assert (history[2].value, history[3].value) == (-math.inf, math.inf)
+    first, second = (c.request.url for c in calls_to(rsps, "/metrics/get-history"))
+    assert "max_results=25000" in first and "page_token" not in first
+    assert "page_token=tok2" in second and f"run_id={RUN}" in second and "metric_key=m" in second
