@@ -140,3 +140,16 @@ def test_end_gives_up_after_sync_timeout_and_says_the_exact_command(tmp_path):
     [run] = list(remote.search_runs([e.id for e in remote.list_experiments()]))
     assert run.status == "FINISHED"
     assert len(remote.get_metric_history(run.id, "loss")) == 50
+
+
+def test_an_experiment_name_the_remote_refuses_fails_at_start_run(remote_config, monkeypatch):
+    def refuse(self, name):
+        if not name.startswith("/"):
+            raise tb.ValidationError(f"{name!r} is relative on {self.describe()}")
+
+    monkeypatch.setattr(FakeRemote, "check_experiment_name", refuse)
+    with pytest.raises(tb.ValidationError, match="'online' is relative"):
+        tb.start_run(config=remote_config)
+    with tb.start_run(experiment="/Shared/ok", config=remote_config) as run:
+        pass
+    assert run.experiment == "/Shared/ok"

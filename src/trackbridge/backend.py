@@ -53,6 +53,11 @@ class Backend(ABC):
         """Where this backend stores data, for messages (never includes a secret)."""
         return self.name
 
+    def check_experiment_name(self, name: str) -> None:
+        """Raise :class:`~trackbridge.errors.ValidationError` if ``name`` can never be an
+        experiment here. Called by ``start_run`` before a run is journalled for this backend,
+        so a bad name fails at the user's line, not later in the background. No network."""
+
     # -- write side ------------------------------------------------------------------
     @abstractmethod
     def get_or_create_experiment(self, name: str) -> Experiment:

@@ -95,7 +95,9 @@ def start_run(
     else:
         if parent_run_id and not experiment:  # a child lives beside its parent
             experiment = store.get_run(parent_run_id).experiment
-        exp = store.get_or_create_experiment(experiment or cfg.experiment or "Default")
+        name = experiment or cfg.experiment or "Default"
+        target.check_experiment_name(name)
+        exp = store.get_or_create_experiment(name)
         run_name = run_name or _random_name()
         all_tags = _context_tags()
         for key, value in (tags or {}).items():
