@@ -193,3 +193,26 @@ def test_run_read_through_the_public_api(rsps, monkeypatch):
     assert (run.id, run.experiment_id, run.experiment, run.status) == (RUN, "7", "/Shared/exp",
                                                                         "RUNNING")
     assert trackbridge.__name__ == "trackbridge"
+
+
+def test_one_workspace_client_per_backend_built_on_first_use(rsps, monkeypatch):
+    import databricks.sdk
+
+    built = []
+    real = databricks.sdk.WorkspaceClient
+
+    def counting(*args, **kwargs):
+        built.append(kwargs["config"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(databricks.sdk, "WorkspaceClient", counting)
+    isolate_sdk_env(monkeypatch)
+    backend = DatabricksBackend.from_config({"host": HOST, "retry_timeout_seconds": 5})
+    assert built == []  # configuring the backend does not build (or authenticate) anything
+    add_run(rsps, RUN, "mlflow-artifacts:/7/x/artifacts")
+    rsps.add(responses.POST, f"{API}/runs/update", json={})
+    backend.get_run(RUN)
+    backend.update_run(RUN, status="FINISHED")
+    backend.get_run(RUN)
+    assert len(built) == 1
+    assert (built[0].host, built[0].auth_type, built[0].retry_timeout_seconds) == (HOST, "pat", 5)
