@@ -220,3 +220,28 @@ def test_an_object_without_predict_is_refused(store):
             run.log_model({"weights": [1, 2]})
         with pytest.raises(tb.TrackbridgeError, match="unknown flavor 'onnx'"):
             run.log_model(LinearRegression(), flavor="onnx")
+
+
+def test_a_class_from_a_local_module_travels_with_the_model(store, tmp_path, monkeypatch):
+    import sys
+
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "churn_rules_local.py").write_text(
+        "class Rules:\n"
+        "    def __init__(self, cut):\n"
+        "        self.cut = cut\n"
+        "    def predict(self, data):\n"
+        "        return [int(x > self.cut) for x in data]\n")
+    monkeypatch.syspath_prepend(str(code))
+    import churn_rules_local
+
+    with tb.start_run(experiment="models", config=store) as run:
+        with pytest.warns(UnsafeFormatWarning):
+            run.log_model(churn_rules_local.Rules(0.5), name="rules", input_example=[0.1, 0.9])
+    monkeypatch.delitem(sys.modules, "churn_rules_local")
+    sys.path.remove(str(code))
+    (code / "churn_rules_local.py").unlink()  # the model must not need the file any more
+    loaded = tb.load_model(f"runs:/{run.id}/rules", config=store, allow_pickle=True)
+    assert loaded.predict([0.2, 0.7, 1.5]) == [0, 1, 1]
+    assert json.loads(loaded.signature["inputs"]) == [{"type": "double", "required": True}]

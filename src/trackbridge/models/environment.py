@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata as metadata
 import sys
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,7 +39,8 @@ def modules_of(obj: Any, limit: int = MAX_OBJECTS) -> set[str]:
                 found.add(module.split(".")[0])
         if callable(item) and not isinstance(item, type) and getattr(item, "__module__", None):
             found.add(item.__module__.split(".")[0])  # a function held by the model
-        if isinstance(item, (str, bytes, bytearray, int, float, complex, bool, type(None))):
+        if isinstance(item, (str, bytes, bytearray, int, float, complex, bool, type(None),
+                             types.ModuleType)):
             continue
         if hasattr(item, "shape") and getattr(getattr(item, "dtype", None), "kind", "O") != "O":
             continue  # a numeric array: its items are numbers

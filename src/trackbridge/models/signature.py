@@ -105,9 +105,8 @@ def _infer(data: Any) -> list[dict[str, Any]]:
     if isinstance(data, Mapping):
         columns = []
         for name, values in data.items():
-            items = list(values) if isinstance(values, (list, tuple)) or hasattr(values, "tolist") \
-                else [values]
-            items = items.tolist() if hasattr(items, "tolist") else items
+            items = values.tolist() if hasattr(values, "tolist") else values
+            items = list(items) if isinstance(items, (list, tuple)) else [items]
             columns.append(_column(_values_type(items), name, None not in items))
         return columns
     if isinstance(data, (list, tuple)) and data:
