@@ -44,7 +44,8 @@ def trackbridge_register_flavors(register):
     The class subclasses ``trackbridge.models.flavors.Flavor`` and sets ``name`` (its key
     under ``flavors:`` in ``MLmodel`` and the value of ``log_model(flavor=...)``) and
     ``priority`` (higher is asked first by ``can_save`` when ``log_model`` picks a flavor).
-    The first class registered under a name wins. Import the framework inside the methods.
+    When two plugins register the same name, the one whose hook runs first keeps it (the
+    built-in flavors run first). Import the framework inside the methods, not at module level.
     """
 
 
@@ -54,5 +55,5 @@ def trackbridge_register_model_registries(register):
 
     The class subclasses ``trackbridge.models.registry.ModelRegistry`` and sets
     ``backend_name`` to the ``Backend.name`` it serves; it is built with that backend's
-    configured instance. One registry per backend: the first registered wins.
+    configured instance. One registry per backend: the first registered for a name is kept.
     """
