@@ -127,3 +127,23 @@ def test_a_deleted_experiment_is_not_found_and_not_recreated(backend, rsps):
     with pytest.raises(ValidationError, match="is deleted.*restore it"):
         backend.get_or_create_experiment(name)
     assert not calls_to(rsps, "/experiments/create")
+
+
+def test_create_run_request_and_no_resend_after_an_ambiguous_failure(backend, rsps):
+    import requests
+
+    rsps.add(responses.POST, f"{API}/runs/create", body=requests.ReadTimeout("read timed out"))
+    rsps.add(responses.POST, f"{API}/runs/create", json={"run": {"info": {
+        "run_id": "r1", "experiment_id": "7", "status": "RUNNING", "start_time": 5,
+        "artifact_uri": "mlflow-artifacts:/7/r1/artifacts"}, "data": {}}})
+    rsps.add(responses.GET, f"{API}/experiments/get",
+             json={"experiment": {"experiment_id": "7", "name": "/Shared/exp"}})
+    with pytest.raises(BackendError, match="effect unknown"):
+        backend.create_run("7", run_name="a", start_time=5, tags={"t": "v"})
+    assert len(calls_to(rsps, "/runs/create")) == 1
+    run = backend.create_run("7", run_name="b", start_time=5, tags={"t": "v"}, parent_run_id="p0")
+    assert (run.id, run.experiment, run.artifact_uri) == ("r1", "/Shared/exp",
+                                                          "mlflow-artifacts:/7/r1/artifacts")
+    assert json_body(calls_to(rsps, "/runs/create")[1].request) == {
+        "experiment_id": "7", "start_time": 5, "run_name": "b",
+        "tags": [{"key": "t", "value": "v"}, {"key": "mlflow.parentRunId", "value": "p0"}]}

@@ -289,18 +289,23 @@ class DatabricksBackend(Backend):
     def create_run(self, experiment_id: str, *, run_name: str | None, start_time: int,
                    tags: Mapping[str, str], parent_run_id: str | None = None,
                    run_id: str | None = None) -> Run:
-        from databricks.sdk.service.ml import RunTag as SdkTag
+        """``POST runs/create`` (the body of ``w.experiments.create_run``), sent with a
+        one-shot body: a resend after an ambiguous failure could create a second run."""
+        import json
 
         all_tags = dict(tags)
         if parent_run_id:
             all_tags.setdefault(TAG_PARENT_RUN_ID, parent_run_id)
+        body = {"experiment_id": experiment_id, "start_time": int(start_time),
+                "tags": [{"key": k, "value": v} for k, v in all_tags.items()]}
+        if run_name is not None:
+            body["run_name"] = run_name
+        data = json.dumps(body, separators=(",", ":")).encode()
         answer = self.call(
-            lambda: self.client.experiments.create_run(
-                experiment_id=experiment_id, run_name=run_name, start_time=start_time,
-                tags=[SdkTag(key=k, value=v) for k, v in all_tags.items()]),
-            what=f"create run {run_name!r} in experiment {experiment_id}",
-            safe=False)  # a resend could create a second run
-        run = run_from_json(answer.run.as_dict(), self._experiment_name(experiment_id))
+            lambda: self.client.api_client.do(
+                "POST", "/api/2.0/mlflow/runs/create", data=_OneShotBody(data), headers=_JSON),
+            what=f"create run {run_name!r} in experiment {experiment_id}", safe=False)
+        run = run_from_json(answer["run"], self._experiment_name(experiment_id))
         self._artifact_uris[run.id] = run.artifact_uri
         return run
 

@@ -70,10 +70,12 @@ def translate(
     message = redact(platform_message(exc), secrets)
     text = f"{what} on {where} failed: {message}"
     if isinstance(exc, AmbiguousWriteError):
+        effect, risk = (("the batch may be partly applied", "duplicate metric points")
+                        if what.startswith("log_batch") else
+                        ("it may have been applied", "create a duplicate"))
         return BackendError(
-            f"{what} on {where} failed in a way that leaves its effect unknown: the batch may be "
-            f"partly applied, so it was not resent automatically (a blind resend could duplicate "
-            f"metric points). Platform said: {message}"
+            f"{what} on {where} failed in a way that leaves its effect unknown: {effect}, so it "
+            f"was not resent automatically (a blind resend could {risk}). Platform said: {message}"
         )
     if isinstance(exc, HttpStatusError) and exc.status == 404 and not_found is not None:
         return not_found(text)
