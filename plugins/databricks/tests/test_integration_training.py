@@ -108,15 +108,11 @@ def test_training_run_reads_back_exactly_through_the_server(config, mlflow_serve
 
 
 
-def test_relative_experiment_name_stops_the_sync_with_the_fix(config, capsys):
-    """Runs journal locally first; the sync to Databricks stops on the name and says why."""
-    config.update(experiment="churn", sync_timeout=3)
-    with tb.start_run(config=config) as run:
-        run.log_metric("m", 1.0)
-        assert run.sync(timeout=3) is False
-        assert run.remote_id is None
-    err = capsys.readouterr().err
-    assert "'churn' is relative" in err and "'~/churn'" in err
+def test_relative_experiment_name_fails_at_start_run(config):
+    """Checked before the run is journalled, so the mistake surfaces at the user's line."""
+    config["experiment"] = "churn"
+    with pytest.raises(ValidationError, match="'~/churn'"):
+        tb.start_run(config=config)
 
 
 def test_doctor_against_the_server(config):

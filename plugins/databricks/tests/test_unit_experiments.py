@@ -34,6 +34,21 @@ def test_relative_name_is_an_error_suggesting_home(backend, rsps, name):
     assert len(rsps.calls) == 1  # only the SDK's host-metadata probe: nothing was sent
 
 
+@pytest.mark.parametrize(("name", "message"), [
+    ("churn", "'~/churn'"), ("~", "home folder"), ("~/", "home folder"), ("", "non-empty"),
+    ("/Shared/a/../b", "not normalized; use '/Shared/b'"), ("~/a//b", "use '~/a/b'"),
+])
+def test_names_are_checked_without_any_request(backend, rsps, name, message):
+    with pytest.raises(ValidationError, match=message):
+        backend.check_experiment_name(name)
+    assert len(rsps.calls) == 1  # only the SDK's host-metadata probe
+
+
+@pytest.mark.parametrize("name", ["~/churn", "/Users/ada@example.com/churn", "/Shared/x/y"])
+def test_good_names_pass_the_check(backend, name):
+    backend.check_experiment_name(name)
+
+
 def test_home_expands_through_the_current_user(backend, rsps):
     rsps.add(responses.GET, ME, json={"userName": "ada@example.com", "id": "1"})
     by_name(rsps, "/Users/ada@example.com/churn", found_id="42")

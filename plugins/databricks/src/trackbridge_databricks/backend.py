@@ -189,6 +189,9 @@ class DatabricksBackend(Backend):
             self._me = self.call(me, what="look up the current user", safe=True).user_name
         return self._me
 
+    def check_experiment_name(self, name: str) -> None:
+        paths.check_experiment_name(name)
+
     def experiment_path(self, name: str) -> str:
         return paths.resolve_experiment_name(name, self.current_user)
 

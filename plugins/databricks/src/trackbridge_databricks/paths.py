@@ -16,20 +16,17 @@ PROTECTED_ROOTS = frozenset({
 _PARENT_MISSING = re.compile(r"(?i)parent (directory|folder)\b.*(does not exist|doesn't exist|not found)")
 
 
-def resolve_experiment_name(name: str, current_user: Callable[[], str]) -> str:
-    """The absolute workspace path for ``name``: ``~/x`` becomes ``/Users/<me>/x``.
-
-    ``current_user`` is called only for ``~`` names (it costs a request). A relative name
-    is an error that suggests the ``~/`` form.
-    """
+def check_experiment_name(name: str) -> None:
+    """Raise :class:`ValidationError` unless ``name`` is ``~/...`` or an absolute, normalized
+    workspace path. No network: ``~`` is not expanded here."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(f"experiment name must be a non-empty string, got {name!r}")
+    given = name
     if name == "~" or name.startswith("~/"):
-        rest = name[2:].strip("/")
-        if not rest:
+        if not name[2:].strip("/"):
             raise ValidationError(f"experiment name {name!r} names your home folder, not an "
                                   f"experiment; use e.g. '~/churn'")
-        name = f"/Users/{current_user()}/{rest}"
+        name = "/Users/me/" + name[2:]
     if not name.startswith("/"):
         raise ValidationError(
             f"Databricks experiment names are absolute workspace paths; {name!r} is relative. "
@@ -37,8 +34,20 @@ def resolve_experiment_name(name: str, current_user: Callable[[], str]) -> str:
         )
     normalized = posixpath.normpath(name)
     if normalized != name.rstrip("/") or ".." in name.split("/"):
-        raise ValidationError(f"experiment path {name!r} is not normalized; use {normalized!r}")
-    return normalized
+        raise ValidationError(f"experiment path {given!r} is not normalized; use "
+                              f"{posixpath.normpath(given)!r}")
+
+
+def resolve_experiment_name(name: str, current_user: Callable[[], str]) -> str:
+    """The absolute workspace path for ``name``: ``~/x`` becomes ``/Users/<me>/x``.
+
+    ``current_user`` is called only for ``~`` names (it costs a request). A relative name
+    is an error that suggests the ``~/`` form.
+    """
+    check_experiment_name(name)
+    if name.startswith("~/"):
+        name = f"/Users/{current_user()}/{name[2:].strip('/')}"
+    return posixpath.normpath(name)
 
 
 def parent_folder(path: str) -> str:
