@@ -94,6 +94,16 @@ class Backend(ABC):
         path is replaced.
         """
 
+    def upload_artifacts(self, run_id: str, files: Sequence[tuple[Path, str]]) -> None:
+        """Store several files, given as (local path, artifact path) pairs.
+
+        Override when the platform prepares many uploads in one request (signed URLs for a
+        list of paths); the default uploads them one by one. Either all files are stored or
+        an error is raised (uploads overwrite, so a retry of the whole list is safe).
+        """
+        for local_path, artifact_path in files:
+            self.upload_artifact(run_id, local_path, artifact_path)
+
     @abstractmethod
     def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
         """Set the run's status (and end time when it ends)."""

@@ -195,3 +195,28 @@ def test_managed_listing_follows_pages(backend, rsps):
                                                     ("model/sub", True, None)]
     second = calls_to(rsps, "/artifacts/list")[1].request
     assert "page_token=p2" in second.url and f"run_id={RUN}" in second.url
+
+
+def test_many_files_share_one_credentials_request(backend, rsps, tmp_path):
+    add_run(rsps, RUN, MANAGED)
+    files = []
+    for name in ("a.bin", "b.bin", "c.bin"):
+        (tmp_path / name).write_bytes(name.encode() * 100)
+        files.append((tmp_path / name, f"plots/{name}"))
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json={"credential_infos": [
+        {"run_id": RUN, "path": rel, "type": "AZURE_SAS_URI", "headers": [],
+         "signed_uri": f"https://acct.blob.core.windows.net/root/{rel}?sig=S"} for _, rel in files]})
+    received = {rel: capture_put(rsps, f"https://acct.blob.core.windows.net/root/{rel}")
+                for _, rel in files}
+    backend.upload_artifacts(RUN, files)
+    (cred,) = calls_to(rsps, "/artifacts/credentials-for-write")
+    assert json_body(cred.request) == {"run_id": RUN, "path": [rel for _, rel in files]}
+    assert {rel: got for rel, got in received.items()} == \
+        {rel: [path.read_bytes()] for path, rel in files}
+
+
+def test_a_path_without_a_signed_url_is_a_clear_error(backend, rsps, src):
+    add_run(rsps, RUN, MANAGED)
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json={"credential_infos": []})
+    with pytest.raises(BackendError, match="no signed URL for 'plots/a.bin'"):
+        backend.upload_artifacts(RUN, [(src, "plots/a.bin")])

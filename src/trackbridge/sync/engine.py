@@ -54,6 +54,8 @@ from .ledger import Ledger, RunEntry
 from .sources import Source
 
 SOURCE_RUN_TAG = "trackbridge.source_run_id"
+#: Files handed to one ``upload_artifacts`` call (acknowledged together once it returns).
+ARTIFACTS_PER_CALL = 100
 #: Errors that say the request was refused as a whole and would be refused again.
 PERMANENT = (ValidationError, ParamConflictError, NotFoundError, ConfigError)
 
@@ -306,17 +308,21 @@ class SyncEngine:
 
     # -- artifacts and status -------------------------------------------------------------
     def _send_artifacts(self, run: Run, entry: RunEntry, report: RunReport) -> None:
-        for path, (sha, size) in sorted(self.source.artifacts(run).items()):
-            if entry.artifacts.get(path) == sha:
-                continue
-            report.artifacts += 1
-            report.artifact_bytes += size
-            report.write_requests += 1
+        pending = [(path, sha, size) for path, (sha, size) in sorted(self.source.artifacts(run).items())
+                   if entry.artifacts.get(path) != sha]
+        report.artifacts += len(pending)
+        report.artifact_bytes += sum(size for _, _, size in pending)
+        for start in range(0, len(pending), ARTIFACTS_PER_CALL):
+            chunk = pending[start:start + ARTIFACTS_PER_CALL]
+            report.write_requests += len(chunk)
             if self.dry_run:
                 continue
-            self.dest.upload_artifact(entry.remote_run_id, self.source.artifact_file(run, path), path)
-            self.ledger.ack_artifact(run.id, entry, path, sha)
-            self.progress.artifact_bytes(size)
+            self.dest.upload_artifacts(
+                entry.remote_run_id, [(self.source.artifact_file(run, path), path)
+                                      for path, _, _ in chunk])
+            for path, sha, size in chunk:
+                self.ledger.ack_artifact(run.id, entry, path, sha)
+                self.progress.artifact_bytes(size)
 
     def _send_status(self, run: Run, entry: RunEntry, report: RunReport) -> None:
         if run.status == RUNNING or (entry.status, entry.end_time) == (run.status, run.end_time):

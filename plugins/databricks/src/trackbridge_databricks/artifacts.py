@@ -111,6 +111,10 @@ class ArtifactStore:
     def upload(self, local_path: Path, artifact_path: str) -> None:
         raise NotImplementedError
 
+    def upload_many(self, files: list[tuple[Path, str]]) -> None:
+        for local_path, artifact_path in files:
+            self.upload(local_path, artifact_path)
+
     def list(self, path: str | None) -> list[ArtifactEntry]:
         raise NotImplementedError
 
@@ -136,9 +140,18 @@ class ManagedStore(ArtifactStore):
         return infos
 
     def upload(self, local_path: Path, artifact_path: str) -> None:
-        (info,) = self.credentials("write", [artifact_path])
-        SignedUpload(self.backend, info, local_path,
-                     f"upload {artifact_path!r} of run {self.run_id}").run()
+        self.upload_many([(local_path, artifact_path)])
+
+    def upload_many(self, files: list[tuple[Path, str]]) -> None:
+        """One credentials-for-write request per 2000 paths, then one signed PUT per file."""
+        infos = {info["path"]: info for info in self.credentials("write", [p for _, p in files])}
+        for local_path, artifact_path in files:
+            info = infos.get(artifact_path)
+            if info is None:
+                raise BackendError(f"credentials-for-write answered no signed URL for "
+                                   f"{artifact_path!r} of run {self.run_id} ({self.backend.describe()})")
+            SignedUpload(self.backend, info, local_path,
+                         f"upload {artifact_path!r} of run {self.run_id}").run()
 
     def list(self, path: str | None) -> list[ArtifactEntry]:
         entries, token = [], None

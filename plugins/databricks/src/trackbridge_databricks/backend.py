@@ -405,6 +405,9 @@ class DatabricksBackend(Backend):
     def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
         self._store(run_id).upload(Path(local_path), artifact_path.strip("/"))
 
+    def upload_artifacts(self, run_id: str, files: Sequence[tuple[Path, str]]) -> None:
+        self._store(run_id).upload_many([(Path(f), p.strip("/")) for f, p in files])
+
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
         return self._store(run_id).list(path.strip("/") if path else None)
 
