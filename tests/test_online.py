@@ -153,3 +153,18 @@ def test_an_experiment_name_the_remote_refuses_fails_at_start_run(remote_config,
     with tb.start_run(experiment="/Shared/ok", config=remote_config) as run:
         pass
     assert run.experiment == "/Shared/ok"
+
+
+def test_doctor_reports_an_experiment_name_the_backend_refuses(remote_config, monkeypatch):
+    from click.testing import CliRunner
+
+    from trackbridge.cli import cli
+
+    def refuse(self, name):
+        raise tb.ValidationError(f"{name!r} is relative")
+
+    monkeypatch.setattr(FakeRemote, "check_experiment_name", refuse)
+    result = CliRunner().invoke(cli, ["doctor", "--config", str(remote_config)])
+    assert result.exit_code == 1
+    assert "FAIL experiment: 'online' is relative" in result.output
+    assert "fix: set `experiment = ...`" in result.output

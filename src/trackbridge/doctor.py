@@ -36,6 +36,12 @@ def run_checks(config: Config) -> list[Check]:
     for result in load_plugins().hook.trackbridge_doctor_checks(backend=backend, config=config):
         checks.extend(result or [])
     name = config.experiment or "Default"
+    try:
+        backend.check_experiment_name(name)
+    except TrackbridgeError as exc:
+        checks.append(Check("experiment", False, str(exc),
+                            f"set `experiment = ...` in {config.source} to a name {backend.name} accepts"))
+        return checks
     started = time.perf_counter()
     try:
         found = backend.get_experiment(name)
