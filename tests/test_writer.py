@@ -102,8 +102,8 @@ def test_background_error_is_raised_on_the_next_call(tmp_path):
         time.sleep(0.01)
     with pytest.raises(StoreError, match="disk full"):
         run.log_metric("m", 2.0, step=1)
-    run.end()  # the failed point was kept and is written at the end
-    assert [p.value for p in backend.get_metric_history(run.id, "m")] == [1.0]
+    run.end()  # the failed point was kept, so was the one whose call raised: both written
+    assert [p.value for p in backend.get_metric_history(run.id, "m")] == [1.0, 2.0]
 
 
 def test_unexpected_background_exception_is_wrapped_with_context(tmp_path):

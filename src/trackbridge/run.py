@@ -97,8 +97,11 @@ class ActiveRun:
     def log_metric(
         self, key: str, value: float, step: int | None = 0, timestamp: int | None = None
     ) -> None:
-        """Buffer one point. Checks are cached per key so a repeated key costs a set lookup."""
-        if self._writer.error is not None or self._ended:
+        """Buffer one point. Checks are cached per key so a repeated key costs a set lookup.
+
+        A write error of the background flusher is raised after this point is buffered, so
+        neither the earlier (still buffered) points nor this one are lost."""
+        if self._ended:
             self._raise_state()
         if key not in self._metric_keys:
             self._new_metric_key(key)
@@ -116,6 +119,8 @@ class ActiveRun:
         points.extend((key, value, timestamp, step))  # one atomic call: see writer.py
         if len(points) >= self._full_at:
             self._writer.full()
+        if self._writer.error is not None:
+            self._writer.raise_error()
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = 0, timestamp: int | None = None
