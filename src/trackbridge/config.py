@@ -21,6 +21,8 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .entities import Limits
+
 DEFAULT_BACKEND = "local"
 DEFAULT_EXPERIMENT = "Default"
 TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout"})
@@ -177,3 +179,42 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Config | No
     if overrides:
         resolved = resolved._replace(**overrides)
     return resolved
+
+
+#: Limits a backend may declare absent (``None``); in config, 0 switches them off.
+OPTIONAL_LIMITS = frozenset({"max_batch_bytes", "max_params_per_run", "max_tags_per_run",
+                             "max_metric_points_per_run"})
+
+
+def override_limits(base: Limits, overrides: Any, table: str) -> Limits:
+    """``base`` with the limits a config table overrides (e.g. ``[databricks.limits]``).
+
+    Unknown names are an error listing the valid ones; values are ints > 0, or 0 to switch off
+    an optional limit; ``max_entities_per_batch`` must hold the largest per-kind batch.
+    """
+    from .entities import Limits
+
+    if not overrides:
+        return base
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"[{table}] limits must be a table, e.g. [{table}.limits] "
+                          f"max_tags_per_run = 60; got {overrides!r}")
+    unknown = set(overrides) - set(Limits._fields)
+    if unknown:
+        raise ConfigError(f"unknown limit(s) {', '.join(sorted(map(repr, unknown)))} in "
+                          f"[{table}.limits]; valid limits: {', '.join(Limits._fields)}")
+    values: dict[str, int | None] = {}
+    for name, value in overrides.items():
+        optional = name in OPTIONAL_LIMITS
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or \
+                (value == 0 and not optional):
+            allowed = "an int >= 0 (0 = no limit)" if optional else "an int > 0"
+            raise ConfigError(f"[{table}.limits] {name} must be {allowed}, got {value!r}")
+        values[name] = value or None
+    limits = base._replace(**values)
+    biggest = max(limits.max_metrics_per_batch, limits.max_params_per_batch,
+                  limits.max_tags_per_batch)
+    if limits.max_entities_per_batch < biggest:
+        raise ConfigError(f"[{table}.limits] max_entities_per_batch ({limits.max_entities_per_batch})"
+                          f" must be at least the largest per-kind batch limit ({biggest})")
+    return limits

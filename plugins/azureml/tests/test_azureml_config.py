@@ -49,7 +49,7 @@ def test_limits_are_overridable_and_entities_follow_the_per_kind_limits():
     ({"max_tag_per_run": 60}, "unknown limit.*'max_tag_per_run'.*valid limits"),
     ({"max_metrics_per_batch": 0}, "must be an int > 0"),
     ({"max_tags_per_run": "60"}, "must be an int >= 0"),
-    ({"max_entities_per_batch": 10}, "at least each of"),
+    ({"max_entities_per_batch": 10}, "at least the largest per-kind batch limit"),
 ])
 def test_bad_limits_are_config_errors(limits, message):
     with pytest.raises(ConfigError, match=message):

@@ -107,7 +107,7 @@ def test_the_shipped_config_file_is_valid():
 
 @pytest.mark.parametrize(("table", "message"), [
     ({"limits": {"max_param_value": 10}}, "unknown limit.*max_param_value"),
-    ({"limits": {"max_params_per_batch": 0}}, "positive integer"),
+    ({"limits": {"max_params_per_batch": 0}}, "must be an int > 0"),
     ({"limits": {"max_tags_per_run": -1}}, "0 = no limit"),
     ({"limits": {"max_entities_per_batch": 50}}, "at least the largest"),
     ({"limits": {"max_tags_per_run": 5}, "max_tags_per_run": 6}, "given twice"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from trackbridge.config import override_limits
 from trackbridge.entities import Limits
 from trackbridge.errors import ConfigError
 
@@ -34,9 +35,6 @@ AZURE_LIMITS = Limits(
     max_tags_per_run=50,
     max_metric_points_per_run=None,
 )
-#: Limits that may be switched off with 0 (the others must stay positive).
-_OPTIONAL_LIMITS = {"max_batch_bytes", "max_params_per_run", "max_tags_per_run",
-                    "max_metric_points_per_run"}
 _PER_KIND = ("max_metrics_per_batch", "max_params_per_batch", "max_tags_per_batch")
 
 
@@ -63,35 +61,14 @@ CONFIG_KEYS = frozenset(Settings._fields)
 
 
 def parse_limits(overrides: Mapping[str, Any] | None) -> Limits:
-    """Azure's limits with ``overrides`` applied; unknown names and bad values are errors."""
-    if not overrides:
-        return AZURE_LIMITS
-    if not isinstance(overrides, Mapping):
-        raise ConfigError("[azureml] 'limits' must be a table, e.g. [azureml.limits] "
-                          "max_tags_per_run = 60")
-    unknown = set(overrides) - set(Limits._fields)
-    if unknown:
-        raise ConfigError(
-            f"unknown limit(s) {', '.join(sorted(map(repr, unknown)))} in [azureml.limits]; "
-            f"valid limits: {', '.join(Limits._fields)}"
-        )
-    values: dict[str, int | None] = {}
-    for name, value in overrides.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (
-                value == 0 and name not in _OPTIONAL_LIMITS):
-            allowed = "an int >= 0 (0 = no limit)" if name in _OPTIONAL_LIMITS else "an int > 0"
-            raise ConfigError(f"[azureml.limits] {name} must be {allowed}, got {value!r}")
-        values[name] = None if value == 0 else value
-    if "max_entities_per_batch" not in values:  # keep room for every per-kind limit at once
-        merged = AZURE_LIMITS._replace(**values)
-        values["max_entities_per_batch"] = sum(getattr(merged, k) for k in _PER_KIND)
-    limits = AZURE_LIMITS._replace(**values)
-    if limits.max_entities_per_batch < max(getattr(limits, k) for k in _PER_KIND):
-        raise ConfigError(
-            f"[azureml.limits] max_entities_per_batch ({limits.max_entities_per_batch}) must be "
-            f"at least each of {', '.join(_PER_KIND)}"
-        )
-    return limits
+    """Azure's limits with ``overrides`` applied (checked by the core). Unless overridden,
+    ``max_entities_per_batch`` follows the per-kind limits: room for each of them at once."""
+    base = AZURE_LIMITS
+    if overrides and isinstance(overrides, Mapping) and "max_entities_per_batch" not in overrides:
+        per_kind = {k: v for k, v in overrides.items() if k in _PER_KIND}
+        merged = base._replace(**per_kind)
+        base = base._replace(max_entities_per_batch=sum(getattr(merged, k) for k in _PER_KIND))
+    return override_limits(base, overrides, "azureml")
 
 
 def _text(settings: Mapping[str, Any], key: str) -> str | None:

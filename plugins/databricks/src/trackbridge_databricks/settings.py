@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from trackbridge.config import override_limits
 from trackbridge.entities import Limits
 from trackbridge.errors import ConfigError
 
@@ -29,8 +30,6 @@ DATABRICKS_LIMITS = Limits(
 
 LIMIT_NAMES = frozenset(Limits._fields)
 #: Limits that may be switched off with 0 (the others are needed to pack batches).
-UNLIMITABLE = frozenset({"max_batch_bytes", "max_params_per_run", "max_tags_per_run",
-                         "max_metric_points_per_run"})
 #: Keys of ``[databricks]``. Secrets (token, client secret) are deliberately absent: the
 #: SDK reads them from the environment or a ``~/.databrickscfg`` profile.
 CONFIG_KEYS = frozenset({
@@ -68,30 +67,8 @@ def _string(key: str, value: Any) -> str | None:
 
 
 def parse_limits(overrides: Mapping[str, Any], base: Limits = DATABRICKS_LIMITS) -> Limits:
-    """``base`` with ``overrides`` applied; unknown names and non-positive values are errors."""
-    unknown = set(overrides) - LIMIT_NAMES
-    if unknown:
-        raise ConfigError(
-            f"unknown limit(s) {', '.join(sorted(map(repr, unknown)))} in [databricks]; "
-            f"valid limit names: {', '.join(sorted(LIMIT_NAMES))}"
-        )
-    checked: dict[str, int | None] = {}
-    for name, value in overrides.items():
-        can_be_off = name in UNLIMITABLE
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0 or \
-                (value == 0 and not can_be_off):
-            what = "an integer >= 0 (0 = no limit)" if can_be_off else "a positive integer"
-            raise ConfigError(f"[databricks] limit {name} must be {what}, got {value!r}")
-        checked[name] = value or None
-    limits = base._replace(**checked)
-    biggest_kind = max(limits.max_metrics_per_batch, limits.max_params_per_batch,
-                       limits.max_tags_per_batch)
-    if limits.max_entities_per_batch < biggest_kind:
-        raise ConfigError(
-            f"[databricks] max_entities_per_batch ({limits.max_entities_per_batch}) must be at "
-            f"least the largest per-kind batch limit ({biggest_kind})"
-        )
-    return limits
+    """``base`` with ``overrides`` applied (checked by the core: names, values, consistency)."""
+    return override_limits(base, overrides, "databricks")
 
 
 def parse_settings(table: Mapping[str, Any]) -> Settings:
