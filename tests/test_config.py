@@ -114,3 +114,19 @@ def test_start_run_uses_the_config_experiment(store):
     with tb.start_run(config=store) as run:
         pass
     assert run.experiment == "Default"
+
+
+def test_override_limits():
+    from trackbridge.config import override_limits
+    from trackbridge.entities import Limits
+
+    base = Limits(max_params_per_run=200)
+    assert override_limits(base, None, "x") is base
+    got = override_limits(base, {"max_params_per_run": 0, "max_tag_value_length": 5000}, "x")
+    assert got.max_params_per_run is None and got.max_tag_value_length == 5000
+    with pytest.raises(ConfigError, match=r"unknown limit\(s\) 'max_param' in \[x.limits\]"):
+        override_limits(base, {"max_param": 1}, "x")
+    with pytest.raises(ConfigError, match=r"\[x.limits\] max_tag_key_length must be an int > 0"):
+        override_limits(base, {"max_tag_key_length": 0}, "x")
+    with pytest.raises(ConfigError, match="at least the largest per-kind batch limit"):
+        override_limits(base, {"max_entities_per_batch": 10}, "x")
