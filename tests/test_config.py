@@ -130,3 +130,10 @@ def test_override_limits():
         override_limits(base, {"max_tag_key_length": 0}, "x")
     with pytest.raises(ConfigError, match="at least the largest per-kind batch limit"):
         override_limits(base, {"max_entities_per_batch": 10}, "x")
+
+
+def test_repr_of_a_config_hides_secrets():
+    config = load_config({"backend": "azureml", "azureml": {"access_token": "SECRET-123"},
+                          "databricks": {"client_secret": "S3CR3T", "host": "https://h"}})
+    assert "SECRET-123" not in repr(config) and "S3CR3T" not in repr(config)
+    assert "https://h" in repr(config) and "***" in repr(config)

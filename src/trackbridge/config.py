@@ -60,6 +60,12 @@ class Config(NamedTuple):
 
         return Path(str(self.local_settings()["path"])).expanduser()
 
+    def __repr__(self) -> str:  # configs end up in logs and tracebacks: never a secret
+        sections = {name: {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
+                    for name, table in self.sections.items()}
+        return (f"Config(backend={self.backend!r}, experiment={self.experiment!r}, "
+                f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r})")
+
     def redacted(self) -> dict[str, Any]:
         """The config as a dict with secret-looking values replaced by ``'***'``."""
         out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment,

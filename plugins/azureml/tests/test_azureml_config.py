@@ -254,3 +254,8 @@ def test_describe_does_not_change_when_the_workspace_is_discovered():
         mock.add(responses.GET, ARM, json=workspace_answer())
         assert backend.workspace.name == WS
     assert backend.describe() == before and WS in before and RG in before
+
+
+def test_repr_of_settings_hides_the_access_token():
+    s = parse_settings({"tracking_uri": TRACKING_URI, "access_token": "eyJ-SECRET-token"})
+    assert "eyJ-SECRET-token" not in repr(s) and "access_token='***'" in repr(s)

@@ -56,6 +56,10 @@ class Settings(NamedTuple):
     artifact_paths_per_request: int = 100
     limits: Limits = AZURE_LIMITS
 
+    def __repr__(self) -> str:  # settings end up in logs and tracebacks: never the token
+        shown = self._replace(access_token="***") if self.access_token else self
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, shown)) + ")"
+
 
 CONFIG_KEYS = frozenset(Settings._fields)
 
