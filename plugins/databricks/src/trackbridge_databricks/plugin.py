@@ -1,4 +1,5 @@
-"""The hooks trackbridge calls: registers the backend and contributes ``doctor`` checks."""
+"""The hooks trackbridge calls: registers the backend and its model registry, and contributes
+``doctor`` checks."""
 
 from __future__ import annotations
 
@@ -19,3 +20,10 @@ def trackbridge_doctor_checks(backend, config):
     from .doctor import checks
 
     return checks(backend)
+
+
+@hookimpl
+def trackbridge_register_model_registries(register):
+    from .registry import DatabricksModelRegistry
+
+    register(DatabricksModelRegistry)
