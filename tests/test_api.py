@@ -214,3 +214,15 @@ def test_identical_files_are_stored_once(store, tmp_path):
     blobs = [p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != "tmp"]
     assert len(blobs) == 1
     assert blobs[0].read_bytes() == data.read_bytes()
+
+
+def test_downloaded_files_get_ordinary_permissions(store, tmp_path):
+    import os
+    import stat
+
+    with tb.start_run(config=store) as run:
+        run.log_text("x", "a.txt")
+    out = tb.download_artifacts(run.id, "a.txt", tmp_path / "dl", config=store)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask

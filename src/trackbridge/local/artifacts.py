@@ -16,6 +16,16 @@ from pathlib import Path
 CHUNK = 1024 * 1024
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mkstemp makes 0600 files; a downloaded artifact gets what the user's umask gives any file
+FILE_MODE = 0o666 & ~_umask()
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -58,6 +68,7 @@ class BlobStore:
         try:
             with os.fdopen(fd, "wb") as out, open(self.path_of(sha256), "rb") as src:
                 shutil.copyfileobj(src, out, CHUNK)
+            os.chmod(tmp_name, FILE_MODE)
             os.replace(tmp_name, dst)
         except BaseException:
             if os.path.exists(tmp_name):
