@@ -19,3 +19,10 @@ def trackbridge_doctor_checks(backend, config):
     from .doctor import checks
 
     return checks(backend)
+
+
+@hookimpl
+def trackbridge_register_model_registries(register):
+    from .registry import AzureMLModelRegistry
+
+    register(AzureMLModelRegistry)
