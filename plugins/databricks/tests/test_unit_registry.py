@@ -166,3 +166,30 @@ def test_unknown_versions_are_not_found(rsps, config):
     with pytest.raises(ModelVersionNotFoundError, match="no version 9"):
         tb.set_model_alias("churn", "prod", 9, config=config)
     assert not [c for c in rsps.calls if c.request.method == "POST"]
+
+
+def test_a_unity_catalog_version_loads_from_its_files(rsps, config):
+    X = np.arange(8, dtype="float64").reshape(4, 2)
+    model = LinearRegression().fit(X, X[:, 0] * 3 - X[:, 1])
+    with tb.start_run(experiment="reg", config={"local": config["local"]}) as run:
+        run.log_model(model)
+    from trackbridge.config import load_config
+
+    journal = registry.open_journal(load_config(config))
+    files = {p[len("model/"):]: journal.blobs.path_of(sha).read_bytes()
+             for p, (sha, _) in journal.artifact_manifest(run.id).items()}
+    root = "/Models/main/ml/churn/3"
+    rsps.add(responses.GET, f"{UC}/model-versions/get", json=version_json("main.ml.churn", 3))
+    top = sorted({rel.split("/")[0] for rel in files})
+    rsps.add(responses.GET, f"{HOST}/api/2.0/fs/directories{root}", json={"contents": [
+        {"path": f"{root}/{name}", "is_directory": name not in files,
+         "file_size": len(files.get(name, b""))} for name in top]})
+    for rel, data in files.items():
+        rsps.add(responses.GET, f"{HOST}/api/2.0/fs/files{root}/{rel}", body=data,
+                 headers={"Content-Type": "application/octet-stream"})
+    loaded = tb.load_model("models:/main.ml.churn/3", config=config)
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X))
+    (get,) = calls_to(rsps, "/unity-catalog/model-versions/get")
+    assert get.request.url == f"{UC}/model-versions/get?name=main.ml.churn&version=3"
+    downloaded = {c.request.url for c in rsps.calls if "/fs/files/" in c.request.url}
+    assert downloaded == {f"{HOST}/api/2.0/fs/files{root}/{rel}" for rel in files}
