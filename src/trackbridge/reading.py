@@ -35,10 +35,9 @@ def _backend(config: ConfigArg, run_id: str | None = None) -> tuple[Backend, str
         if run_id is None or run.id == run_id:
             run.sync()
     if run_id is not None and not backend.is_local:
-        from .sync import destination_id
         from .sync.ledger import Ledger
 
-        entry = Ledger(open_journal(cfg), destination_id(backend)).load(run_id)
+        entry = Ledger.of(open_journal(cfg), backend).load(run_id)
         if entry is not None:
             run_id = entry.remote_run_id
     return backend, run_id

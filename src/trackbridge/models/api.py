@@ -67,10 +67,9 @@ def resolve_source(ref: RunModelUri, config: ConfigArg) -> tuple[ModelRegistry, 
     files = {p: sha for p, (sha, _size) in manifest.items() if p.startswith(prefix)}
     if f"{prefix}MLmodel" not in files:
         raise ModelError(f"run {ref.run_id} has no model at {ref.path!r} (no {prefix}MLmodel)")
-    from ..sync import destination_id
     from ..sync.ledger import Ledger
 
-    entry = Ledger(journal, destination_id(backend)).load(ref.run_id)
+    entry = Ledger.of(journal, backend).load(ref.run_id)
     synced = entry is not None and all(entry.artifacts.get(p) == sha for p, sha in files.items())
     source = ModelSource(entry.remote_run_id if synced and entry else None, ref.path, ref.run_id,
                          lambda dst: download_model_dir(journal, ref.run_id, ref.path, dst))

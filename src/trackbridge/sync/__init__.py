@@ -17,8 +17,8 @@ from ..backend import Backend
 from ..entities import RUNNING, Run
 from ..errors import NotFoundError, SyncError
 from ..local.store import LocalBackend
-from .engine import SOURCE_RUN_TAG, Progress, RunReport, SyncEngine, destination_id
-from .ledger import Ledger
+from .engine import SOURCE_RUN_TAG, Progress, RunReport, SyncEngine
+from .ledger import Ledger, destination_id
 from .sources import source_for
 
 __all__ = ["SOURCE_RUN_TAG", "Progress", "RunReport", "SyncEngine", "SyncPlan", "destination_id",
@@ -35,7 +35,7 @@ class SyncPlan:
     experiment: str | None = None  # destination experiment; None: the source run's
 
     def engine(self, **kwargs: Any) -> SyncEngine:
-        ledger = Ledger(self.ledger_store, destination_id(self.destination))
+        ledger = Ledger.of(self.ledger_store, self.destination)
         return SyncEngine(source_for(self.source), self.destination, ledger,
                           experiment=self.experiment, **kwargs)
 

@@ -99,11 +99,6 @@ def _identity(point: Metric) -> tuple:
         point.timestamp, point.step
 
 
-def destination_id(backend: Backend) -> str:
-    """How the ledger names a destination (never includes a secret)."""
-    return f"{backend.name}:{backend.describe()}"
-
-
 class SyncEngine:
     def __init__(
         self,

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backend import Backend
 from ..local.liveness import HOST, is_alive, process_start_marker
 from ..local.store import LocalBackend
 
@@ -42,6 +43,11 @@ class Ledger:
     def __init__(self, store: LocalBackend, destination: str) -> None:
         self.store = store
         self.destination = destination
+
+    @classmethod
+    def of(cls, store: LocalBackend, destination: Backend) -> Ledger:
+        """The ledger in ``store`` of what ``destination`` holds."""
+        return cls(store, destination_id(destination))
 
     def _key(self, run_id: str) -> tuple[str, str]:
         return run_id, self.destination
@@ -160,6 +166,11 @@ class Ledger:
     def destinations(self) -> list[str]:
         rows = self.store.connection().execute("SELECT DISTINCT destination FROM sync_runs")
         return sorted(d for (d,) in rows)
+
+
+def destination_id(backend: Backend) -> str:
+    """How the ledger names a destination (never includes a secret)."""
+    return f"{backend.name}:{backend.describe()}"
 
 
 def _now() -> int:
