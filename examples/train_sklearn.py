@@ -3,7 +3,8 @@
     python examples/train_sklearn.py --config configs/local.toml [--epochs 30]
 
 Logs params, per-epoch metrics (train/validation loss, accuracy, F1), tags, a confusion
-matrix plot and a classification report. Prints the run id as the last line.
+matrix plot, a classification report and the fitted pipeline (MLflow model format, skops),
+which it loads back to check its predictions. Prints the run id as the last line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sklearn.metrics import (  # noqa: E402
     log_loss,
 )
 from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import trackbridge as tb  # noqa: E402
@@ -41,11 +43,11 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_breast_cancer()
-    x_train, x_val, y_train, y_val = train_test_split(
+    raw_train, raw_val, y_train, y_val = train_test_split(
         data.data, data.target, test_size=0.25, random_state=args.seed, stratify=data.target
     )
-    scaler = StandardScaler().fit(x_train)
-    x_train, x_val = scaler.transform(x_train), scaler.transform(x_val)
+    scaler = StandardScaler().fit(raw_train)
+    x_train, x_val = scaler.transform(raw_train), scaler.transform(raw_val)
     model = SGDClassifier(loss="log_loss", alpha=args.alpha, random_state=args.seed)
     classes = np.unique(data.target)
 
@@ -78,8 +80,13 @@ def main() -> None:
         run.log_text(classification_report(y_val, pred, target_names=data.target_names),
                      "reports/classification_report.txt")
         run.log_dict({"coef_norm": float(np.linalg.norm(model.coef_)),
-                      "intercept": float(model.intercept_[0])}, "model/summary.json")
+                      "intercept": float(model.intercept_[0])}, "reports/summary.json")
+        pipeline = make_pipeline(scaler, model)  # what serving needs: scale, then classify
+        info = run.log_model(pipeline, name="model", input_example=data.data[:3])
         print(f"validation accuracy {accuracy_score(y_val, pred):.3f} after {args.epochs} epochs")
+    reloaded = tb.load_model(info.model_uri, config=args.config)
+    assert (reloaded.predict(raw_val) == pred).all(), "the logged model predicts differently"
+    print(f"model logged as {info.model_uri} and loaded back: same predictions")
     print(run.id)
 
 

@@ -35,6 +35,17 @@ def test_quickstart_training_script(tmp_path):
     store.download_artifact(run_id, "reports/classification_report.txt", report)
     assert "malignant" in report.read_text()
 
+    assert "loaded back: same predictions" in proc.stdout
+    assert {e.path for e in store.list_artifacts(run_id, "model")} >= {"model/MLmodel"}
+    import trackbridge as tb
+
+    model = tb.load_model(f"runs:/{run_id}/model", config=str(config))
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    accuracy = (model.predict(data.data) == data.target).mean()
+    assert accuracy > 0.9  # the model a user gets back really classifies
+
     shown = subprocess.run([sys.executable, "-m", "trackbridge", "runs", "show", run_id,
                             "--config", str(config)], capture_output=True, text=True, cwd=tmp_path)
     assert shown.returncode == 0 and "val_accuracy" in shown.stdout
