@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from dbx_support import make_backend
+from dbx_support import isolate_sdk_env, make_backend
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +38,28 @@ def backend(rsps, monkeypatch):
     b = make_backend(monkeypatch, host=HOST, retry_timeout_seconds=5)
     b.fake_time = use_fake_time(b)
     return b
+
+
+@pytest.fixture
+def online_config(mlflow_server, tmp_path, monkeypatch):
+    """A config dict for ``tb.start_run``: the session's MLflow server as a Databricks
+    workspace, a fresh local journal, a fresh experiment; nothing leaking in from the env."""
+    monkeypatch.chdir(tmp_path)
+    isolate_sdk_env(monkeypatch)
+    for var in ("TRACKBRIDGE_CONFIG", "TRACKBRIDGE_BACKEND", "TRACKBRIDGE_EXPERIMENT"):
+        monkeypatch.delenv(var, raising=False)
+
+    def make(prefix: str, sync_timeout: float) -> dict:
+        return {
+            "backend": "databricks",
+            "experiment": f"/Shared/trackbridge-it/{prefix}-{uuid.uuid4().hex[:8]}",
+            "sync_timeout": sync_timeout,
+            "local": {"path": str(tmp_path / "tbruns"), "flush_interval": 0.05},
+            "databricks": {"host": mlflow_server.url, "retry_timeout_seconds": 60,
+                           "max_requests_per_second": 0},
+        }
+
+    yield make
+    from trackbridge import registry
+
+    registry.close_all()

@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pytest
-from dbx_support import isolate_sdk_env
 from sklearn.ensemble import RandomForestRegressor
 
 import trackbridge as tb
@@ -18,22 +17,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def config(mlflow_server, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    isolate_sdk_env(monkeypatch)
-    for var in ("TRACKBRIDGE_CONFIG", "TRACKBRIDGE_BACKEND", "TRACKBRIDGE_EXPERIMENT"):
-        monkeypatch.delenv(var, raising=False)
-    yield {
-        "backend": "databricks",
-        "experiment": f"/Shared/trackbridge-it/models-{uuid.uuid4().hex[:8]}",
-        "sync_timeout": 120,
-        "local": {"path": str(tmp_path / "tbruns"), "flush_interval": 0.05},
-        "databricks": {"host": mlflow_server.url, "retry_timeout_seconds": 60,
-                       "max_requests_per_second": 0},
-    }
-    from trackbridge import registry
-
-    registry.close_all()
+def config(online_config):
+    return online_config("models", sync_timeout=120)
 
 
 def test_register_a_synced_model_and_load_it_back(config, mlflow_server, monkeypatch):

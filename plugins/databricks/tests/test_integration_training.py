@@ -6,10 +6,8 @@ from __future__ import annotations
 import math
 import os
 import time
-import uuid
 
 import pytest
-from dbx_support import isolate_sdk_env
 
 import trackbridge as tb
 from trackbridge.errors import ValidationError
@@ -50,22 +48,8 @@ def write_tree(root):
 
 
 @pytest.fixture
-def config(mlflow_server, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    isolate_sdk_env(monkeypatch)
-    for var in ("TRACKBRIDGE_CONFIG", "TRACKBRIDGE_BACKEND", "TRACKBRIDGE_EXPERIMENT"):
-        monkeypatch.delenv(var, raising=False)
-    yield {
-        "backend": "databricks",
-        "experiment": f"/Shared/trackbridge-it/train-{uuid.uuid4().hex[:8]}",
-        "sync_timeout": 240,
-        "local": {"path": str(tmp_path / "tbruns"), "flush_interval": 0.05},
-        "databricks": {"host": mlflow_server.url, "retry_timeout_seconds": 60,
-                       "max_requests_per_second": 0},
-    }
-    from trackbridge import registry
-
-    registry.close_all()
+def config(online_config):
+    return online_config("train", sync_timeout=240)
 
 
 def test_training_run_reads_back_exactly_through_the_server(config, mlflow_server, tmp_path):
