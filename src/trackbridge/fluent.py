@@ -21,7 +21,7 @@ from .entities import (
 )
 from .errors import RunStateError
 from .run import ActiveRun
-from .validation import check_key, check_value
+from .validation import check_tags
 from .writer import RunWriter
 
 #: Set by ``trackbridge run`` for its child: start_run() attaches to this run.
@@ -99,10 +99,7 @@ def start_run(
         target.check_experiment_name(name)
         exp = store.get_or_create_experiment(name)
         run_name = run_name or _random_name()
-        all_tags = _context_tags()
-        for key, value in (tags or {}).items():
-            check_key("tag", key, limits.max_tag_key_length, where)
-            all_tags[key] = check_value("tag", key, value, limits.max_tag_value_length, where)
+        all_tags = {**_context_tags(), **check_tags(tags or {}, limits, where)}
         all_tags[TAG_RUN_NAME] = run_name
         if parent_run_id:
             all_tags[TAG_PARENT_RUN_ID] = parent_run_id

@@ -18,6 +18,7 @@ from .validation import (
     check_key,
     check_metric_value,
     check_step,
+    check_tags,
     check_timestamp,
     check_value,
 )
@@ -198,11 +199,7 @@ class ActiveRun:
 
     def _check_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
         limits = self._limits
-        checked = {
-            check_key("tag", k, limits.max_tag_key_length, self._where):
-            check_value("tag", k, v, limits.max_tag_value_length, self._where)
-            for k, v in tags.items()
-        }
+        checked = check_tags(tags, limits, self._where)
         limit = limits.max_tags_per_run
         total = len(self._tags.keys() | checked.keys())
         if limit is not None and total > limit:

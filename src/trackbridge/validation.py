@@ -10,6 +10,11 @@ from __future__ import annotations
 import numbers
 import posixpath
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .entities import Limits
 
 from .errors import LimitExceededError, ValidationError
 
@@ -49,6 +54,15 @@ def check_value(kind: str, key: str, value: object, max_length: int, backend: st
             f"allows at most {max_length} (value starts {text[:40]!r})"
         )
     return text
+
+
+def check_tags(tags: Mapping[str, object], limits: Limits, backend: str) -> dict[str, str]:
+    """Every key and value of ``tags`` checked (values stringified); raises on the first bad one."""
+    return {
+        check_key("tag", k, limits.max_tag_key_length, backend):
+        check_value("tag", k, v, limits.max_tag_value_length, backend)
+        for k, v in tags.items()
+    }
 
 
 def check_metric_value(key: str, value: object) -> float | int:
