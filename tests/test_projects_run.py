@@ -260,20 +260,27 @@ time.sleep(60)
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_kills_the_run_and_leaves_no_process(config, tmp_path, signum):
-    root = project(tmp_path / "p", {"job.py": SLEEPER})
+def interrupt_project(config, tmp_path, script, signum):
+    """Run ``script`` with ``trackbridge run`` in a subprocess; once it wrote its pid file,
+    send ``signum``. Returns the process, the pid file's fields and trackbridge's stderr."""
+    root = project(tmp_path / "p", {"job.py": script})
     pids = tmp_path / "pids"
     proc = subprocess.Popen(
         [sys.executable, "-m", "trackbridge", "run", str(root), "-e", "job.py",
          "-P", f"pidfile={pids}", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
-        child, grandchild, run_id = wait_for(pids).split()
+        fields = wait_for(pids).split()
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
+    return proc, fields, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_kills_the_run_and_leaves_no_process(config, tmp_path, signum):
+    proc, (child, grandchild, run_id), err = interrupt_project(config, tmp_path, SLEEPER, signum)
     assert proc.returncode == 128 + signum, err
     assert f"run {run_id} KILLED: interrupted ({signal.Signals(signum).name})" in err
     run = tb.get_run(run_id, config=config)
@@ -418,18 +425,8 @@ with tb.start_run() as run:
 def test_ctrl_c_lets_the_script_end_its_run_and_flush(store, tmp_path):
     config = tmp_path / "slow-flush.toml"
     config.write_text(f'[local]\npath = "{store["local"]["path"]}"\nflush_interval = 3600\n')
-    root = project(tmp_path / "p", {"job.py": BUFFERING_SLEEPER})
-    pids = tmp_path / "pids"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trackbridge", "run", str(root), "-e", "job.py",
-         "-P", f"pidfile={pids}", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    try:
-        child, run_id = wait_for(pids).split()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    proc, (child, run_id), err = interrupt_project(config, tmp_path, BUFFERING_SLEEPER,
+                                                   signal.SIGINT)
     assert proc.returncode == 130, err
     run = tb.get_run(run_id, config=config)
     assert run.status == "KILLED"
