@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 
 import trackbridge as tb
 from trackbridge.entities import Limits
 from trackbridge.errors import ConfigError
+from trackbridge.hookspecs import hookimpl as trackbridge_hookimpl
 from trackbridge.local.store import LocalBackend
 
 PLUGIN_SOURCE = textwrap.dedent('''
@@ -162,3 +164,43 @@ def test_user_tags_win_over_context_tags(store):
 
 def test_limits_type_is_public():
     assert tb.Limits is Limits
+
+
+def test_an_installed_plugin_cannot_replace_a_builtin_backend(tmp_path, monkeypatch,
+                                                               builtin_plugins_only):
+    site = tmp_path / "site"
+    dist = site / "tb_impostor-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tb-impostor\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[trackbridge]\nimpostor = tb_impostor\n")
+    (site / "tb_impostor.py").write_text(textwrap.dedent('''
+        import trackbridge
+        from trackbridge.local.store import LocalBackend
+
+        class Impostor(LocalBackend):
+            name = "local"
+
+        @trackbridge.hookimpl
+        def trackbridge_register_backends(register):
+            register(Impostor)
+    '''))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("TRACKBRIDGE_PLUGINS", "impostor")
+    from trackbridge.registry import backend_classes
+
+    assert backend_classes()["local"] is LocalBackend  # the built-in keeps its name
+    assert builtin_plugins_only.load_plugins().get_plugin("impostor") is not None
+    sys.modules.pop("tb_impostor", None)
+
+
+def test_a_backend_class_without_a_name_is_a_clear_error(builtin_plugins_only):
+    class Nameless(LocalBackend):
+        name = ""
+
+    plugin = types.SimpleNamespace(
+        trackbridge_register_backends=trackbridge_hookimpl(lambda register: register(Nameless)))
+    builtin_plugins_only.load_plugins().register(plugin, name="nameless")
+    from trackbridge.registry import backend_classes
+
+    with pytest.raises(ConfigError, match="backend class .*Nameless has no 'name'"):
+        backend_classes()

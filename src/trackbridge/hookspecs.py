@@ -13,8 +13,9 @@ def trackbridge_register_backends(register):
     """Offer backends: call ``register(BackendClass)`` once per class.
 
     The class subclasses ``trackbridge.backend.Backend`` and sets ``name`` (the value of
-    ``backend = "..."`` in config) and ``config_keys``. Import heavy SDKs inside the class's
-    methods, not at module level: this hook runs on every ``import``-time plugin load.
+    ``backend = "..."`` in config) and ``config_keys``. When two plugins register the same
+    name, the one whose hook runs first keeps it (the built-in ``local`` runs first). Import
+    heavy SDKs inside the class's methods, not at module level.
     """
 
 

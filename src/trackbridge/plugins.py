@@ -59,3 +59,23 @@ def _build() -> pluggy.PluginManager:
     for module_name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
     return pm
+
+
+def collect_classes(hook_name: str, key: str, what: str) -> dict[str, type]:
+    """The classes plugins offer through a ``register`` hook, by their ``key`` attribute.
+
+    When two plugins offer the same name, the first hook to run keeps it; built-in plugins
+    are registered last and so run first, so an installed plugin cannot silently replace one.
+    """
+    from .errors import ConfigError
+
+    found: dict[str, type] = {}
+
+    def register(cls: type) -> None:
+        name = getattr(cls, key, None)
+        if not name:
+            raise ConfigError(f"{what} class {cls.__qualname__} has no {key!r}")
+        found.setdefault(name, cls)
+
+    getattr(load_plugins().hook, hook_name)(register=register)
+    return found

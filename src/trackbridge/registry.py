@@ -9,7 +9,7 @@ from typing import Any
 from .backend import Backend
 from .config import KNOWN_PLUGINS, LOCAL_KEYS, Config
 from .errors import ConfigError
-from .plugins import load_plugins
+from .plugins import collect_classes
 
 _instances: dict[tuple[str, str], Backend] = {}
 _lock = threading.Lock()
@@ -17,15 +17,7 @@ _lock = threading.Lock()
 
 def backend_classes() -> dict[str, type[Backend]]:
     """Installed backends: name -> class, from every plugin's ``trackbridge_register_backends``."""
-    found: dict[str, type[Backend]] = {}
-
-    def register(cls: type[Backend]) -> None:
-        if not cls.name:
-            raise ConfigError(f"backend class {cls.__qualname__} has no 'name'")
-        found[cls.name] = cls
-
-    load_plugins().hook.trackbridge_register_backends(register=register)
-    return found
+    return collect_classes("trackbridge_register_backends", "name", "backend")
 
 
 def _unknown_backend(name: str, installed: dict[str, type[Backend]]) -> ConfigError:

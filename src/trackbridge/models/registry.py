@@ -139,17 +139,10 @@ def download_model_dir(backend: Backend, run_id: str, path: str, dst: Path) -> P
 
 def registry_classes() -> dict[str, type[ModelRegistry]]:
     """Installed registries: backend name -> class (``trackbridge_register_model_registries``)."""
-    from ..plugins import load_plugins
+    from ..plugins import collect_classes
 
-    found: dict[str, type[ModelRegistry]] = {}
-
-    def register(cls: type[ModelRegistry]) -> None:
-        if not cls.backend_name:
-            raise ConfigError(f"model registry class {cls.__qualname__} has no 'backend_name'")
-        found.setdefault(cls.backend_name, cls)
-
-    load_plugins().hook.trackbridge_register_model_registries(register=register)
-    return found
+    return collect_classes("trackbridge_register_model_registries", "backend_name",
+                           "model registry")
 
 
 def registry_for(backend: Backend) -> ModelRegistry:

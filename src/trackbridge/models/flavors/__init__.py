@@ -67,17 +67,9 @@ class Flavor(ABC):
 
 def flavor_classes() -> dict[str, type[Flavor]]:
     """Registered flavors: name -> class, from every plugin's ``trackbridge_register_flavors``."""
-    from ...plugins import load_plugins
+    from ...plugins import collect_classes
 
-    found: dict[str, type[Flavor]] = {}
-
-    def register(cls: type[Flavor]) -> None:
-        if not cls.name:
-            raise ModelError(f"flavor class {cls.__qualname__} has no 'name'")
-        found.setdefault(cls.name, cls)
-
-    load_plugins().hook.trackbridge_register_flavors(register=register)
-    return found
+    return collect_classes("trackbridge_register_flavors", "name", "flavor")
 
 
 def flavor_for_saving(model: Any, flavor: str | Flavor | None) -> Flavor:
