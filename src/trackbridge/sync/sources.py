@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +29,10 @@ class Source(Protocol):
 
     def advance(self, cursor: Any, sent: Sequence[Metric]) -> Any:
         """The cursor after ``sent`` (a prefix of what :meth:`pending` returned) landed."""
+
+    def keys_after(self, everything: Sequence[Metric], cursor: Any) -> set[str]:
+        """Keys of the points of ``everything`` (all points, as ``pending`` from the initial
+        cursor returned them) that lie after ``cursor``."""
 
     def total(self, run: Run) -> int:
         """How many points the run has."""
@@ -54,6 +59,9 @@ class JournalSource:
 
     def advance(self, cursor: int, sent: Sequence[Metric]) -> int:
         return cursor + len(sent)
+
+    def keys_after(self, everything: Sequence[Metric], cursor: int) -> set[str]:
+        return {p.key for p in everything[cursor:]}
 
     def total(self, run: Run) -> int:
         return self.store.count_points(run.id)
@@ -93,6 +101,10 @@ class BackendSource:
         for point in sent:
             out[point.key] = out.get(point.key, 0) + 1
         return out
+
+    def keys_after(self, everything: Sequence[Metric], cursor: dict[str, int]) -> set[str]:
+        counts = Counter(p.key for p in everything)
+        return {key for key, n in counts.items() if n > cursor.get(key, 0)}
 
     def total(self, run: Run) -> int:
         return sum(len(self.backend.get_metric_history(run.id, k)) for k in run.metrics)
