@@ -14,8 +14,10 @@ Per run, one *pass* brings the destination up to date with the source:
    been applied in part, or in full with the answer lost. So when the ledger is in doubt
    (an ambiguous failure, a process killed mid-request, an adopted run), the engine does not
    trust the cursor: for each key with pending points it reads the destination's history
-   and sends exactly the multiset difference *source points - remote points* (a point is its
-   key, value, timestamp and step; NaN matches NaN). Params and tags are compared with the
+   and sends exactly the source points it lacks (a point is its key, value, timestamp and
+   step; NaN matches NaN; identical points are one point, as MLflow servers keep one copy).
+   Keys, points and the new cursor come from one read of the source. Params and tags are
+   compared with the
    remote run; both are idempotent to resend. Then the cursor jumps to the end and the
    doubt is cleared. Retrying can therefore never duplicate a point nor skip one.
 4. **Artifacts**: files whose (path, sha256) the ledger does not hold are uploaded (streamed,
