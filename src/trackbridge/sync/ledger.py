@@ -13,18 +13,13 @@ destination really holds (see ``engine.py``).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backend import Backend
-from ..local.liveness import HOST, is_alive, process_start_marker
 from ..local.store import LocalBackend
-
-#: A lease not renewed for this long is free even if its holder lives (a hung syncer).
-LEASE_TTL_MS = 10 * 60 * 1000
 
 
 @dataclass
@@ -135,33 +130,15 @@ class Ledger:
         entry.status, entry.end_time = status, end_time
 
     # -- one syncer at a time -------------------------------------------------------------
-    def acquire(self, run_id: str, owner: str, ttl_ms: int = LEASE_TTL_MS) -> bool:
-        """Take (or renew) the lease on syncing ``run_id`` here. False while another live
-        syncer holds it; a lease whose holder died on this host, or expired, is taken over."""
-        pid = os.getpid()
-        now = _now()
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT owner, host, pid, pid_started, expires FROM sync_leases "
-                "WHERE source_run_id = ? AND destination = ?", self._key(run_id),
-            ).fetchone()
-            if row is not None and row[0] != owner and row[4] > now:
-                holder_alive = row[1] != HOST or is_alive(row[2], row[3])
-                if holder_alive:
-                    return False
-            conn.execute(
-                "INSERT OR REPLACE INTO sync_leases(source_run_id, destination, owner, host, pid, "
-                "pid_started, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*self._key(run_id), owner, HOST, pid, process_start_marker(pid), now + ttl_ms),
-            )
-        return True
+    def acquire(self, run_id: str, owner: str) -> bool:
+        """Take the lease on syncing ``run_id`` to this destination, for ``owner`` (for
+        messages only). False while another syncer, thread or process, holds it. The lease is
+        an OS file lock (see ``local/liveness.py``): it never expires under a live syncer
+        however long its pass, and it is free the moment its holder dies."""
+        return self.store.locks.try_hold_sync(run_id, self.destination)
 
     def release(self, run_id: str, owner: str) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(
-                "DELETE FROM sync_leases WHERE source_run_id = ? AND destination = ? AND owner = ?",
-                (*self._key(run_id), owner),
-            )
+        self.store.locks.release_sync(run_id, self.destination)
 
     def destinations(self) -> list[str]:
         rows = self.store.connection().execute("SELECT DISTINCT destination FROM sync_runs")
