@@ -41,8 +41,31 @@ class Ledger:
 
     @classmethod
     def of(cls, store: LocalBackend, destination: Backend) -> Ledger:
-        """The ledger in ``store`` of what ``destination`` holds."""
-        return cls(store, destination_id(destination))
+        """The ledger in ``store`` of what ``destination`` holds (entries recorded under one
+        of its former identities are moved to its identity first)."""
+        ledger = cls(store, destination_id(destination))
+        ledger._adopt([f"{destination.name}:{old}" for old in destination.former_identities()])
+        return ledger
+
+    def _adopt(self, former: list[str]) -> None:
+        former = [key for key in former if key != self.destination]
+        if not former:
+            return
+        marks = ",".join("?" * len(former))
+        if self.store.connection().execute(
+                f"SELECT 1 FROM sync_runs WHERE destination IN ({marks}) LIMIT 1", former
+        ).fetchone() is None:
+            return
+        tables = ("sync_params", "sync_tags", "sync_artifacts", "sync_runs")
+        known = "source_run_id IN (SELECT source_run_id FROM sync_runs WHERE destination = ?)"
+        with self.store.transaction() as conn:
+            for table in tables:  # a run already recorded under the identity keeps that entry
+                conn.execute(f"DELETE FROM {table} WHERE destination IN ({marks}) AND {known}",
+                             (*former, self.destination))
+            for table in tables:
+                conn.execute(f"UPDATE OR IGNORE {table} SET destination = ? "
+                             f"WHERE destination IN ({marks})", (self.destination, *former))
+                conn.execute(f"DELETE FROM {table} WHERE destination IN ({marks})", former)
 
     def _key(self, run_id: str) -> tuple[str, str]:
         return run_id, self.destination
@@ -146,8 +169,8 @@ class Ledger:
 
 
 def destination_id(backend: Backend) -> str:
-    """How the ledger names a destination (never includes a secret)."""
-    return f"{backend.name}:{backend.describe()}"
+    """How the ledger names a destination: stable, never includes a secret."""
+    return f"{backend.name}:{backend.identity()}"
 
 
 def _now() -> int:
