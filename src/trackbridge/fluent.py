@@ -69,7 +69,9 @@ def start_run(
     ``parent_run_id`` makes a nested run; ``nested=True`` nests under the active run.
     Starting a second run while one is active needs ``nested=True`` or ``parent_run_id``.
     When ``TRACKBRIDGE_RUN_ID`` is set (``trackbridge run`` sets it for the script it starts),
-    a top-level ``start_run()`` without ``run_id`` resumes that run instead of creating one.
+    the first top-level ``start_run()`` without ``run_id`` resumes that run instead of creating
+    one, and removes the variable from the environment (as MLflow does with ``MLFLOW_RUN_ID``):
+    later top-level runs, and processes started afterwards, make new runs.
     """
     from .registry import open_backend, open_journal  # loads plugins: deferred for a fast import
     from .sinks import sink_for  # imports sqlite3: deferred likewise
@@ -80,7 +82,8 @@ def start_run(
     with _stack_lock:
         active = _stack[-1] if _stack else None
     if run_id is None and active is None and parent_run_id is None and not nested:
-        run_id = os.environ.get(RUN_ID_ENV) or None  # attach to the run `trackbridge run` made
+        # attach to the run `trackbridge run` made: once; later top-level runs are new runs
+        run_id = os.environ.pop(RUN_ID_ENV, None) or None
     if active is not None and parent_run_id is None and run_id is None:
         if not nested:
             raise RunStateError(
