@@ -116,7 +116,9 @@ def start_run(
         buffer_size=int(settings["buffer_size"]), batch_size=limits.max_metrics_per_batch,
     )
     mirror = None if store is target else _start_mirror(cfg, store, target, info.id)
-    run = ActiveRun(info, store, writer, on_end=_forget, limits=limits, where=where, mirror=mirror)
+    logged = store.count_points(info.id) if run_id and limits.max_metric_points_per_run else 0
+    run = ActiveRun(info, store, writer, on_end=_forget, limits=limits, where=where, mirror=mirror,
+                    points_logged=logged)
     if run_id is not None and tags:
         run.set_tags(tags)
     with _stack_lock:
