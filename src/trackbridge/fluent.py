@@ -96,8 +96,9 @@ def start_run(
         info = store.get_run(run_id)
         store.update_run(run_id, status=RUNNING)
     else:
-        if parent_run_id and not experiment:  # a child lives beside its parent
-            experiment = store.get_run(parent_run_id).experiment
+        if parent_run_id:  # it must exist (a run pointing nowhere could never sync)
+            parent = store.get_run(parent_run_id)
+            experiment = experiment or parent.experiment  # a child lives beside its parent
         name = experiment or cfg.experiment or "Default"
         target.check_experiment_name(name)
         exp = store.get_or_create_experiment(name)
