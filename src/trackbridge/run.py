@@ -246,27 +246,21 @@ class ActiveRun:
                       ) -> None:
         """Store every file below ``local_dir``, keeping the tree, under ``artifact_path``.
 
-        Symlinks that lead outside ``local_dir`` are skipped with a warning; symlinked
-        directories are not descended into.
+        Files are opened without following links out of ``local_dir`` (see local_files.py):
+        symlinks to files inside it are followed, those leading outside are skipped with a
+        warning, and symlinked directories are not descended into.
         """
         from pathlib import Path
+
+        from .local_files import files_below
 
         self._raise_state()
         root = Path(local_dir)
         if not root.is_dir():
             raise ValidationError(f"cannot log artifacts from {str(root)!r}: not a directory")
         folder = check_artifact_path(artifact_path)
-        real_root = root.resolve()
-        for dirpath, _dirs, files in os.walk(root):
-            for name in sorted(files):
-                path = Path(dirpath) / name
-                if path.is_symlink() and not path.resolve().is_relative_to(real_root):
-                    warnings.warn(f"skipping {path}: a symlink to outside {root}", stacklevel=2)
-                    continue
-                if not path.is_file():
-                    continue
-                rel = path.relative_to(root).as_posix()
-                self.backend.upload_artifact(self.id, path, f"{folder}/{rel}" if folder else rel)
+        for rel, readable in files_below(root):
+            self.backend.upload_artifact(self.id, readable, f"{folder}/{rel}" if folder else rel)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         """Store ``text`` (UTF-8) as the artifact file ``artifact_file``."""

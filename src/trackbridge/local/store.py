@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..artifact_tree import checked_path
 from ..backend import Backend
 from ..entities import (
     KILLED,
@@ -429,8 +430,9 @@ class LocalBackend(Backend):
             (pk, len(prefix), prefix),
         )
         entries: dict[str, ArtifactEntry] = {}
+        where = self.describe()
         for full, size in rows:
-            rest = full[len(prefix):]
+            rest = checked_path(full, where)[len(prefix):]  # a tampered manifest row is refused
             head, sep, _ = rest.partition("/")
             child = prefix + head
             if sep:
