@@ -202,6 +202,44 @@ def test_only_the_first_top_level_start_run_of_the_script_attaches(config, tmp_p
     assert "env None" in result.stdout  # consumed: a process the script starts does not attach
 
 
+NASTY = ["$(touch {marker})", "`touch {marker}`", "'; touch {marker}; '", '"; touch {marker}; "',
+         "$HOME", "a\\b", "it's", 'say "hi"', "\\", "x\n touch {marker}", ""]
+
+
+@pytest.mark.parametrize("template", [
+    "echo msg={msg}",
+    'echo "msg={msg}"',
+    "echo 'msg={msg}'",
+    'echo "[{msg}]" | sed "s/^\\[//; s/\\]$//" | sed "s/^/msg=/"',
+])
+def test_parameter_values_are_never_run_as_shell_whatever_the_quoting(config, tmp_path, template):
+    marker = tmp_path / "pwned"
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "MLproject").write_text(
+        "name: q\nentry_points:\n  main:\n    parameters:\n      msg: {type: string}\n"
+        f"    command: {json.dumps(template)}\n")
+    for value in (v.format(marker=marker) for v in NASTY):
+        result = trackbridge_run(config, tmp_path / "proj", "-P", f"msg={value}")
+        assert result.exit_code == 0, result.output
+        assert not marker.exists(), (template, value)
+        if "\n" not in value:
+            assert result.stdout.splitlines()[-1] == f"msg={value}", (template, value)
+
+
+@pytest.mark.parametrize("template", ['python -c "$(echo {msg})"', "echo `echo {msg}`",
+                                      "echo ${{X:-{msg}}}", "echo $'{msg}'"])
+def test_a_placeholder_the_shell_would_reparse_is_refused_naming_the_entry_point(
+        config, tmp_path, template):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "MLproject").write_text(
+        "name: q\nentry_points:\n  go:\n    parameters:\n      msg: {type: string}\n"
+        f"    command: {json.dumps(template)}\n")
+    result = trackbridge_run(config, tmp_path / "proj", "-e", "go", "-P", "msg=hi")
+    assert result.exit_code != 0
+    assert "entry point 'go'" in result.output and "{msg}" in result.output
+    assert tb.search_runs(config=config) == []  # refused before any run was made
+
+
 def test_run_is_not_reported_killed_while_trackbridge_run_holds_it(config, tmp_path,
                                                                    monkeypatch):
     """The script's start_run makes the script the run's writer. When the script is gone
