@@ -137,3 +137,9 @@ def test_repr_of_a_config_hides_secrets():
                           "databricks": {"client_secret": "S3CR3T", "host": "https://h"}})
     assert "SECRET-123" not in repr(config) and "S3CR3T" not in repr(config)
     assert "https://h" in repr(config) and "***" in repr(config)
+
+
+def test_a_config_error_quoting_a_value_masks_its_credentials():
+    with pytest.raises(ConfigError, match="sync_timeout") as caught:
+        load_config({"sync_timeout": "https://me:pa55word@proxy.example.com"})
+    assert "pa55word" not in str(caught.value) and "proxy.example.com" in str(caught.value)

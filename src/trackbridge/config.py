@@ -61,17 +61,17 @@ class Config(NamedTuple):
         return Path(str(self.local_settings()["path"])).expanduser()
 
     def __repr__(self) -> str:  # configs end up in logs and tracebacks: never a secret
-        sections = {name: {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
+        sections = {name: {k: _shown(k, v) for k, v in table.items()}
                     for name, table in self.sections.items()}
         return (f"Config(backend={self.backend!r}, experiment={self.experiment!r}, "
                 f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r})")
 
     def redacted(self) -> dict[str, Any]:
-        """The config as a dict with secret-looking values replaced by ``'***'``."""
+        """The config as a dict, secrets masked (see :func:`_shown`)."""
         out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment,
                                "sync_timeout": self.sync_timeout}
         for name, table in self.sections.items():
-            out[name] = {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
+            out[name] = {k: _shown(k, v) for k, v in table.items()}
         out["local"] = {**LOCAL_KEYS, **out.get("local", {})}
         return out
 
@@ -80,6 +80,14 @@ def is_secret_key(key: str) -> bool:
     """True for config keys whose values must never be shown."""
     k = key.lower()
     return any(word in k for word in _SECRET_WORDS)
+
+
+def _shown(key: str, value: Any) -> Any:
+    """How a config value may be shown: masked whole under a secret-named key, else with any
+    credential inside it (URL userinfo, tokens, signatures) masked."""
+    from .redaction import MASK, redact_value
+
+    return MASK if is_secret_key(key) else redact_value(value)
 
 
 def _interpolate(value: Any, where: str) -> Any:
