@@ -155,3 +155,13 @@ def test_an_error_that_quotes_a_value_never_prints_its_credentials(tmp_path, mon
     result = CliRunner().invoke(cli, ["runs", "list", "--config", str(config)])
     assert result.exit_code == 1 and "sync_timeout" in result.output
     assert "pa55word" not in result.output and "proxy.example.com" in result.output
+
+
+@pytest.mark.parametrize("bad", ["metrics.x > 1.2.3", "metrics.x > ...", "params.p IN (1.2.3)"])
+def test_a_malformed_number_in_a_filter_is_a_one_line_error(logged, bad):
+    config, _ = logged
+    result = CliRunner().invoke(cli, ["runs", "list", "--filter", bad, "--config", str(config)])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    [line] = result.output.strip().splitlines()
+    token = bad.split()[-1].strip("()")
+    assert line.startswith("Error:") and repr(token) in line, line
