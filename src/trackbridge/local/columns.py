@@ -96,3 +96,18 @@ def decode_all(keys_json: str, key_index: bytes | None, values: bytes, timestamp
     if names is None:
         names = [keys[0]] * len(vals)
     return list(map(Metric._make, zip(names, vals, stamps, steps_)))
+
+
+def decode_arrays(np, keys_json: str, key_index: bytes | None, values: bytes, timestamps: bytes,
+                  steps: bytes, key: str) -> tuple | None:
+    """(steps, timestamps, values) numpy arrays of ``key`` in one stored chunk, in logged
+    order, or None when the chunk has no point of ``key``. Decoded straight from the blobs."""
+    keys = json.loads(keys_json)
+    if key not in keys:
+        return None
+    columns = (np.frombuffer(steps, "<i8"), np.frombuffer(timestamps, "<i8"),
+               np.frombuffer(values, "<f8"))
+    if key_index is not None:
+        selector = np.frombuffer(key_index, "<u4") == keys.index(key)
+        columns = tuple(c[selector] for c in columns)
+    return columns

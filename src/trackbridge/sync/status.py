@@ -41,10 +41,9 @@ def run_status(source: Source, ledger: Ledger, run: Run) -> RunStatus:
     if entry is None:
         return RunStatus(run.id, run.name, run.status, ledger.destination, None, total, total,
                          len(run.params), len(tags) + 1, len(artifacts), run.status != RUNNING)
-    pending_points, _ = source.pending(run, entry.cursor)
     return RunStatus(
         run.id, run.name, run.status, ledger.destination, entry.remote_run_id, total,
-        None if entry.in_doubt else len(pending_points),
+        None if entry.in_doubt else source.pending_count(run, entry.cursor),
         len(set(run.params) - entry.params),
         sum(1 for k, v in {**tags, SOURCE_RUN_TAG: run.id}.items() if entry.tags.get(k) != v),
         sum(1 for path, (sha, _) in artifacts.items() if entry.artifacts.get(path) != sha),
