@@ -20,18 +20,15 @@ class UIState:
         return self.backend.describe()
 
 
+#: Distinct, readable line colours; a run keeps its colour on every page (chosen by its id).
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#393b79", "#ad494a", "#637939", "#e6550d", "#5254a3", "#843c39", "#3182bd",
+           "#31a354", "#756bb1", "#d6616b", "#636363", "#8c6d31", "#7b4173", "#0f9d8f", "#c49c94")
+
+
 def run_color(run_id: str) -> str:
-    """The run's colour, the same on every page: a hue from a hash of its id."""
-    digest = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16)
-    hue = (digest % 360) / 360
-    return _hsl_to_hex(hue, 0.62, 0.45 if 0.12 < hue < 0.55 else 0.5)
-
-
-def _hsl_to_hex(h: float, s: float, lightness: float) -> str:
-    import colorsys
-
-    r, g, b = colorsys.hls_to_rgb(h, lightness, s)
-    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+    """The run's colour, the same on every page: a palette entry chosen by a hash of its id."""
+    return PALETTE[int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % len(PALETTE)]
 
 
 def find_experiment_runs(state: UIState, name: str, filter: str | None = None) -> tuple[str, list[Run]]:

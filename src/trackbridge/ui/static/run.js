@@ -1,0 +1,57 @@
+// The run page: one chart per metric (loaded as they come into view, a few at a time), and
+// the status badge kept live while the run is RUNNING.
+import { bindControls, MetricChart } from "./chart.js";
+import { fmtDuration, getJSON, setStatus } from "./util.js";
+
+const head = document.getElementById("run-head");
+const runStart = Number(document.querySelector("#run-head ~ .facts time")?.dataset.ms || 0);
+const charts = [];
+const settings = bindControls(document.getElementById("chart-controls"), charts);
+const color = head.querySelector("[data-color]")?.dataset.color || "#2b6cb0";
+
+for (const figure of document.querySelectorAll("#charts .chart")) {
+  const line = { label: figure.dataset.key, color, url: figure.dataset.series, startTime: runStart };
+  charts.push(new MetricChart(figure, [line], settings));
+}
+
+// Load charts near the viewport first, at most 4 requests in flight.
+const queue = [];
+let active = 0;
+function pump() {
+  while (active < 4 && queue.length) {
+    const chart = queue.shift();
+    active += 1;
+    chart.load().finally(() => { active -= 1; pump(); });
+  }
+}
+const observer = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    observer.unobserve(entry.target);
+    queue.push(charts.find((c) => c.figure === entry.target));
+  }
+  pump();
+}, { rootMargin: "800px 0px" });
+for (const chart of charts) observer.observe(chart.figure);
+
+// Live status: charts report their run's status when they poll; without charts, ask the API.
+function showStatus(status) {
+  if (!status || status === head.dataset.status) return;
+  head.dataset.status = status;
+  for (const badge of document.querySelectorAll("#run-head [data-status]")) setStatus(badge, status);
+}
+document.addEventListener("series-status", (event) => showStatus(event.detail.status[0]));
+
+async function pollHead() {
+  if (head.dataset.status !== "RUNNING") return;
+  if (!charts.length) {
+    const page = await getJSON(head.dataset.api).catch(() => null);
+    if (page) showStatus(page.run.status);
+  }
+  const since = Date.now() - runStart;
+  for (const cell of document.querySelectorAll(".facts [data-duration]")) {
+    if (head.dataset.status === "RUNNING" && runStart) cell.textContent = fmtDuration(since);
+  }
+  setTimeout(pollHead, 3000);
+}
+setTimeout(pollHead, 3000);
