@@ -95,8 +95,10 @@ def _bucket_ids(np, x: np.ndarray, buckets: int) -> np.ndarray:
     lo, hi = int(x[0]), int(x[-1])
     if hi == lo:
         return np.arange(len(x), dtype=np.int64) * buckets // len(x)
-    width = (hi - lo + 1) / buckets
-    return np.minimum(((x - lo) / width).astype(np.int64), buckets - 1)
+    span = hi - lo + 1
+    if span * buckets < 2**62:  # exact: floor((step - lo) * buckets / span)
+        return (x - lo) * buckets // span
+    return np.minimum(((x - lo) / (span / buckets)).astype(np.int64), buckets - 1)
 
 
 def _first_per_segment(np, mask: np.ndarray, seg: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from operator import le
 from typing import NamedTuple
 
 from ..entities import Metric
+from ..metric_arrays import MetricArrays, empty, ordered, require_numpy
 
 _SWAP = sys.byteorder != "little"
 
@@ -98,16 +99,24 @@ def decode_all(keys_json: str, key_index: bytes | None, values: bytes, timestamp
     return list(map(Metric._make, zip(names, vals, stamps, steps_)))
 
 
-def decode_arrays(np, keys_json: str, key_index: bytes | None, values: bytes, timestamps: bytes,
-                  steps: bytes, key: str) -> tuple | None:
-    """(steps, timestamps, values) numpy arrays of ``key`` in one stored chunk, in logged
-    order, or None when the chunk has no point of ``key``. Decoded straight from the blobs."""
-    keys = json.loads(keys_json)
-    if key not in keys:
-        return None
-    columns = (np.frombuffer(steps, "<i8"), np.frombuffer(timestamps, "<i8"),
-               np.frombuffer(values, "<f8"))
-    if key_index is not None:
-        selector = np.frombuffer(key_index, "<u4") == keys.index(key)
-        columns = tuple(c[selector] for c in columns)
-    return columns
+def decode_key_arrays(rows: list[tuple], key: str) -> MetricArrays:
+    """The points of ``key`` in stored chunk rows ``(keys, key_index, vals, timestamps,
+    steps)``, as numpy columns ordered by step then timestamp. The blobs are read in place
+    (``numpy.frombuffer``): no Python object per point."""
+    np = require_numpy()
+    parts = []
+    for keys_json, key_index, values, timestamps, steps in rows:
+        keys = json.loads(keys_json)
+        if key not in keys:
+            continue
+        columns = (np.frombuffer(steps, "<i8"), np.frombuffer(timestamps, "<i8"),
+                   np.frombuffer(values, "<f8"))
+        if key_index is not None:
+            selector = np.frombuffer(key_index, "<u4") == keys.index(key)
+            columns = tuple(c[selector] for c in columns)
+        parts.append(columns)
+    if not parts:
+        return empty(key)
+    step, timestamp, value = (np.concatenate([p[i] for p in parts]).astype(dtype, copy=False)
+                              for i, dtype in enumerate((np.int64, np.int64, np.float64)))
+    return ordered(MetricArrays(key, step, timestamp, value))

@@ -37,10 +37,11 @@ from ..errors import (
     StoreError,
 )
 from ..filtering import compile_filter
-from ..metric_arrays import MetricArrays, empty, ordered, require_numpy
+from ..metric_arrays import MetricArrays
 from .artifacts import BlobStore
-from .columns import decode, decode_all, decode_arrays, encode
+from .columns import decode, decode_all, decode_key_arrays, encode
 from .liveness import HOST, is_alive, process_start_marker
+from .run_details import RunDetails, details_of
 from .schema import migrate
 
 BUSY_TIMEOUT_S = 120.0
@@ -60,10 +61,6 @@ _RUN_COLUMNS = (
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _value(v: float | None) -> float:
-    return float("nan") if v is None else v
 
 
 class LocalBackend(Backend):
@@ -296,9 +293,13 @@ class LocalBackend(Backend):
             )
         return KILLED, end_time
 
-    def _run(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> Run:
+    def _run(self, conn: sqlite3.Connection, row: tuple[Any, ...],
+             details: RunDetails | None = None) -> Run:
         pk = row[0]
         status, end_time = self._reap_if_dead(row)
+        if details is None:
+            details = details_of(conn, "WHERE r.run_pk = ?", (pk,)).get(pk)
+        details = details or RunDetails({}, {}, {})
         return Run(
             id=row[1],
             experiment_id=str(row[2]),
@@ -307,14 +308,9 @@ class LocalBackend(Backend):
             status=status,
             start_time=row[6],
             end_time=end_time,
-            params=dict(conn.execute("SELECT key, value FROM params WHERE run_pk = ?", (pk,))),
-            metrics={
-                k: _value(v)
-                for k, v in conn.execute(
-                    "SELECT key, value FROM latest_metrics WHERE run_pk = ?", (pk,)
-                )
-            },
-            tags=dict(conn.execute("SELECT key, value FROM tags WHERE run_pk = ?", (pk,))),
+            params=details.params,
+            metrics=details.metrics,
+            tags=details.tags,
             artifact_uri=f"{self.blobs.root.as_uri()}#run={row[1]}",
             parent_run_id=row[8],
         )
@@ -343,8 +339,9 @@ class LocalBackend(Backend):
             f"{where} ORDER BY r.start_time DESC, r.run_pk DESC",
             args,
         ).fetchall()
+        details = details_of(conn, where, args)
         for row in rows:
-            run = self._run(conn, row)
+            run = self._run(conn, row, details.get(row[0], RunDetails({}, {}, {})))
             if matches(run):
                 yield run
 
@@ -364,7 +361,6 @@ class LocalBackend(Backend):
     def get_metric_arrays(self, run_id: str, key: str) -> MetricArrays:
         """Columns decoded from the stored chunks with numpy (no object per point); one
         short read (a single SELECT), so a writer is never held up."""
-        np = require_numpy()
         conn = self.connection()
         pk = self._run_pk(conn, run_id)
         rows = conn.execute(
@@ -373,12 +369,7 @@ class LocalBackend(Backend):
             "ORDER BY c.chunk_id",
             (pk, key),
         ).fetchall()
-        parts = [p for p in (decode_arrays(np, *row, key) for row in rows) if p is not None]
-        if not parts:
-            return empty(key)
-        step, timestamp, value = (np.concatenate([p[i] for p in parts]).astype(dtype, copy=False)
-                                  for i, dtype in enumerate((np.int64, np.int64, np.float64)))
-        return ordered(MetricArrays(key, step, timestamp, value))
+        return decode_key_arrays(rows, key)
 
     # -- the journal side, read by sync -------------------------------------------------
     def points_since(self, run_id: str, position: int) -> tuple[list[Metric], int]:

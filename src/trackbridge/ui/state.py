@@ -4,20 +4,30 @@ ledger (when the backend is the local store itself)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from ..backend import Backend
 from ..entities import Run
 from ..errors import NotFoundError
+from ..local.store import LocalBackend
 
 
-@dataclass(frozen=True)
 class UIState:
-    backend: Backend
+    """The backend shown, plus (for the local store) a cache of its runs."""
 
-    @property
-    def title(self) -> str:
-        return self.backend.describe()
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.title = backend.describe()
+        self._cache = None
+        if isinstance(backend, LocalBackend):
+            from .run_cache import RunCache
+
+            self._cache = RunCache(backend)
+
+    def search(self, experiment_id: str, filter: str | None = None) -> list[Run]:
+        """Runs of one experiment matching ``filter``, newest first."""
+        if self._cache is not None:
+            return self._cache.search(experiment_id, filter)
+        return list(self.backend.search_runs([experiment_id], filter))
 
 
 #: Distinct, readable line colours; a run keeps its colour on every page (chosen by its id).
@@ -36,4 +46,4 @@ def find_experiment_runs(state: UIState, name: str, filter: str | None = None) -
     found = state.backend.get_experiment(name)
     if found is None:
         raise NotFoundError(f"experiment {name!r} not found in the {state.title}")
-    return found.id, list(state.backend.search_runs([found.id], filter))
+    return found.id, state.search(found.id, filter)

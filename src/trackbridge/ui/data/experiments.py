@@ -13,7 +13,7 @@ from ..state import UIState
 def experiments_page(state: UIState) -> dict[str, Any]:
     rows = []
     for exp in state.backend.list_experiments():
-        runs = list(state.backend.search_runs([exp.id]))
+        runs = state.search(exp.id)
         statuses = Counter(r.status for r in runs)
         rows.append({
             "id": exp.id, "name": exp.name, "runs": len(runs),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...entities import Run
+from ...entities import TAG_GIT_COMMIT, TAG_SOURCE_NAME, TAG_USER, Run
 from ...errors import ValidationError
 from ..rendering import url_path
 from ..state import UIState, find_experiment_runs
-from .runs import run_full
+from .runs import duration_ms, run_full
 
 #: Attribute columns, by their ``sort=`` name.
 ATTRIBUTES = ("name", "status", "start_time", "duration", "user", "source", "commit")
@@ -17,6 +17,7 @@ ENTITIES = ("metrics", "params", "tags")
 DEFAULT_SORT, DEFAULT_LIMIT, MAX_LIMIT = "start_time", 100, 1000
 #: Columns shown when none are chosen: this many metrics, then params.
 DEFAULT_COLUMNS = 4
+_TAG_COLUMNS = {"user": TAG_USER, "source": TAG_SOURCE_NAME, "commit": TAG_GIT_COMMIT}
 
 
 def parse_columns(text: str | None) -> list[str]:
@@ -29,12 +30,19 @@ def parse_columns(text: str | None) -> list[str]:
     return columns
 
 
-def cell(row: dict[str, Any], column: str) -> Any:
-    """The value of ``column`` (an attribute or ``<entity>.<key>``) in a run row."""
-    if column in ATTRIBUTES:
-        return row["duration_ms"] if column == "duration" else row[column]
+def cell(run: Run, column: str) -> Any:
+    """The value of ``column`` (an attribute or ``<entity>.<key>``) for ``run``."""
+    if column == "name":
+        return run.name
+    if column in ("status", "start_time"):
+        return getattr(run, column)
+    if column == "duration":
+        return duration_ms(run)
+    if column in _TAG_COLUMNS:
+        value = run.tags.get(_TAG_COLUMNS[column])
+        return value[:7] if value and column == "commit" else value
     entity, _, key = column.partition(".")
-    return row[entity].get(key)
+    return getattr(run, entity).get(key)
 
 
 def _sort_key(value: Any) -> tuple:
@@ -46,16 +54,16 @@ def _sort_key(value: Any) -> tuple:
         return (1, 0.0, str(value))
 
 
-def sort_rows(rows: list[dict[str, Any]], column: str, descending: bool) -> list[dict[str, Any]]:
-    """Rows by ``column`` (numbers by value, then text); runs without a value always last."""
+def sort_runs(runs: list[Run], column: str, descending: bool) -> list[Run]:
+    """Runs by ``column`` (numbers by value, then text); runs without a value always last."""
     if column not in ATTRIBUTES and column.partition(".")[0] not in ENTITIES:
         raise ValidationError(
             f"sort={column!r}: sort by {', '.join(ATTRIBUTES)} or metrics.<key>, params.<key>, "
             "tags.<key>")
-    have = [r for r in rows if cell(r, column) is not None]
-    missing = [r for r in rows if cell(r, column) is None]
-    have.sort(key=lambda r: _sort_key(cell(r, column)), reverse=descending)
-    return have + missing
+    keyed = [(cell(r, column), r) for r in runs]
+    have = [(v, r) for v, r in keyed if v is not None]
+    have.sort(key=lambda pair: _sort_key(pair[0]), reverse=descending)
+    return [r for _, r in have] + [r for v, r in keyed if v is None]
 
 
 def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: str = DEFAULT_SORT,
@@ -81,19 +89,17 @@ def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: st
         if run.parent_run_id in shown:
             children.setdefault(run.parent_run_id, []).append(run)
     level = children.get(parent, []) if parent else [r for r in runs if r.parent_run_id not in shown]
-    rows = [{**run_full(r), "child_count": len(children.get(r.id, ()))} for r in level]
-    rows = sort_rows(rows, sort, order == "desc")
+    level = sort_runs(level, sort, order == "desc")
     keys = {e: sorted({k for r in runs for k in getattr(r, e)}) for e in ENTITIES}
-    if not chosen and not columns:
+    if not chosen:
         chosen = ([f"metrics.{k}" for k in keys["metrics"][:DEFAULT_COLUMNS]]
                   + [f"params.{k}" for k in keys["params"][:DEFAULT_COLUMNS]])
-    page = rows[offset:offset + limit]
-    for row in page:
-        row["values"] = {c: cell(row, c) for c in chosen}
+    page = [{**run_full(r), "child_count": len(children.get(r.id, ())),
+             "values": {c: cell(r, c) for c in chosen}} for r in level[offset:offset + limit]]
     return {
         "experiment": {"id": experiment_id, "name": name, "url": f"/experiments/{url_path(name)}"},
         "backend": state.title, "filter": filter or "", "filter_error": filter_error,
         "sort": sort, "order": order, "offset": offset, "limit": limit, "parent": parent,
-        "total": len(rows), "matching_runs": len(runs), "columns": chosen, "available": keys,
+        "total": len(level), "matching_runs": len(runs), "columns": chosen, "available": keys,
         "runs": page, "running": sum(r["status"] == "RUNNING" for r in page),
     }
