@@ -39,7 +39,17 @@ def loss(step: int) -> float:
     return 1.0 / (1 + step / 100) + 0.01 * math.sin(step)
 
 
-def build_demo(root: Path, points: int = 5_000) -> Demo:
+def log_small_model(run) -> None:
+    """A real scikit-learn model (MLmodel, signature, requirements), registered as 'churn'."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.9, 0.1]])
+    model = LogisticRegression().fit(x, [0, 1, 0, 1])
+    run.log_model(model, name="model", input_example=x[:2])
+
+
+def build_demo(root: Path, points: int = 5_000, with_model: bool = True) -> Demo:
     """Experiment ``demo``: a parent with three children, a run named like an XSS payload;
     experiment ``other``: one run. The parent has ``points`` steps of ``loss`` (a spike up
     and one down), ``acc``, NaN/+inf/-inf in ``odd``, and text/CSV/PNG/SVG/HTML artifacts."""
@@ -58,6 +68,8 @@ def build_demo(root: Path, points: int = 5_000) -> Demo:
         png = root.parent / "one.png"
         png.write_bytes(PNG_1PX)
         run.log_artifact(str(png), artifact_path="plots")
+        if with_model:
+            log_small_model(run)
         children = []
         for k, lr in enumerate((0.01, 0.1, 1.0)):
             with tb.start_run(run_name=f"child-{k}", nested=True, config=config) as child:
@@ -71,4 +83,7 @@ def build_demo(root: Path, points: int = 5_000) -> Demo:
         xss.log_metric("loss", 0.9, step=0)
     with tb.start_run(experiment="other", run_name="lonely", config=config) as other:
         other.log_metric("loss", 2.0)
+    if with_model:
+        version = tb.register_model(f"runs:/{run.id}/model", "churn", config=config)
+        tb.set_model_alias("churn", "prod", version.version, config=config)
     return Demo(config, root, run.id, children, xss.id, other.id)
