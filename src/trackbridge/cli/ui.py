@@ -65,8 +65,6 @@ def _open_store(store: str):
 def ui(store: str | None, host: str, port: int, allow_hosts: tuple[str, ...], config) -> None:
     """Serve the web UI: runs, charts, artifacts, models (read-only). Ctrl-C stops it."""
     _check_extra()
-    import uvicorn
-
     from ..registry import open_backend
     from ..ui.app import create_app
 
@@ -79,9 +77,18 @@ def ui(store: str | None, host: str, port: int, allow_hosts: tuple[str, ...], co
         click.echo(f"warning: the UI has no login: anyone who can reach {shown}:{port} can read "
                    "every run it shows", err=True)
     click.echo(f"trackbridge ui: {backend.describe()} at http://{shown}:{port} (Ctrl-C to stop)")
+    _serve(app, sock)
+
+
+def _serve(app, sock: socket.socket) -> None:
+    """Serve ``app`` on the bound ``sock`` until Ctrl-C (uvicorn, one process)."""
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
                                            timeout_graceful_shutdown=2))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
+        pass
     finally:
         sock.close()
