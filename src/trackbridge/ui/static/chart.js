@@ -120,6 +120,7 @@ export class MetricChart {
       }
     });
     this.note.textContent = this.describe();
+    this.figure.dataset.total = String(present.reduce((n, [s]) => n + s.total, 0));
     const width = Math.max(this.plotBox.clientWidth, 300);
     const options = {
       width, height: HEIGHT, series, legend: { live: true },
