@@ -72,65 +72,70 @@ def sample(arrays: MetricArrays, max_points: int = DEFAULT_MAX_POINTS,
     check_request(max_points, start_step, end_step)
     part = step_range(arrays, start_step, end_step)
     v = part.value
-    counts = {"nan": int(np.isnan(v).sum()), "pos_inf": int(np.isposinf(v).sum()),
-              "neg_inf": int(np.isneginf(v).sum())}
+    odd = None  # indices of the NaN, +inf and -inf points, when there are any
+    if not np.isfinite(v).all():
+        odd = (np.flatnonzero(np.isnan(v)), np.flatnonzero(v == np.inf),
+               np.flatnonzero(v == -np.inf))
     common = {"key": arrays.key, "total": len(v), "max_points": max_points,
-              "start_step": start_step, "end_step": end_step, **counts}
+              "start_step": start_step, "end_step": end_step,
+              **dict(zip(("nan", "pos_inf", "neg_inf"), (len(i) for i in odd) if odd else (0, 0, 0)))}
     if len(v) <= max_points:
         return SampledHistory(step=part.step, timestamp=part.timestamp, value=v, bucket_min=None,
                               bucket_max=None, sampled=False, **common)
     buckets = max_points // 4
     while True:
-        keep, seg, low, high = _m4(part.step, v, buckets)
+        keep, starts, low, high = _m4(np, part.step, v, odd, buckets)
         if len(keep) <= max_points:
             break
         buckets = max(1, min(buckets - 1, buckets * max_points // len(keep)))
+    bucket = np.searchsorted(starts, keep, "right") - 1
     return SampledHistory(step=part.step[keep], timestamp=part.timestamp[keep], value=v[keep],
-                          bucket_min=low[seg[keep]], bucket_max=high[seg[keep]], sampled=True,
-                          **common)
+                          bucket_min=low[bucket], bucket_max=high[bucket], sampled=True, **common)
 
 
-def _bucket_ids(np, x: np.ndarray, buckets: int) -> np.ndarray:
-    """Bucket of each point: equal-width step ranges, or equal counts when every step is equal."""
-    lo, hi = int(x[0]), int(x[-1])
-    if hi == lo:
-        return np.arange(len(x), dtype=np.int64) * buckets // len(x)
-    span = hi - lo + 1
-    if span * buckets < 2**62:  # exact: floor((step - lo) * buckets / span)
-        return (x - lo) * buckets // span
-    return np.minimum(((x - lo) / (span / buckets)).astype(np.int64), buckets - 1)
+def bucket_starts(np, x: np.ndarray, buckets: int) -> np.ndarray:
+    """Index of the first point of each non-empty bucket. Bucket of a point: floor((step -
+    first) * buckets / (last - first + 1)); by position when every step is equal. ``x`` is
+    sorted, so each bucket is a slice and its start is found by binary search."""
+    n, lo, hi = len(x), int(x[0]), int(x[-1])
+    k = np.arange(buckets, dtype=np.int64)
+    if hi == lo:  # first i with i * buckets // n >= k
+        starts = (k * n + buckets - 1) // buckets
+    else:
+        span = hi - lo + 1
+        if span * buckets < 2**62:  # first step s with (s - lo) * buckets // span >= k
+            edges = lo + (k * span + buckets - 1) // buckets
+        else:
+            edges = lo + np.ceil(k * (span / buckets)).astype(np.int64)
+        starts = np.searchsorted(x, edges, "left")
+    return np.unique(starts[starts < n])
 
 
-def _first_per_segment(np, mask: np.ndarray, seg: np.ndarray) -> np.ndarray:
-    """Index of the first True of ``mask`` in each segment that has one."""
-    where = np.flatnonzero(mask)
+def _first_in_bucket(np, where: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Of the sorted indices ``where``, the first one falling in each bucket."""
     if len(where) == 0:
         return where
-    s = seg[where]
-    return where[np.concatenate(([True], s[1:] != s[:-1]))]
+    bucket = np.searchsorted(starts, where, "right")
+    return where[np.concatenate(([True], bucket[1:] != bucket[:-1]))]
 
 
-def _m4(x: np.ndarray, v: np.ndarray, buckets: int
+def _m4(np, x: np.ndarray, v: np.ndarray, odd: tuple | None, buckets: int
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(indices kept, segment of every point, finite min and max per segment)."""
-    np = require_numpy()
+    """(indices kept, bucket starts, finite min and max per bucket: NaN for a bucket without
+    a finite value). ``odd`` holds the NaN, +inf, -inf indices, or is None if there are none."""
     n = len(v)
-    ids = _bucket_ids(np, x, buckets)
-    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
-    ends = np.append(starts[1:], n) - 1
-    seg = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
-    finite = np.isfinite(v)
-    low = np.minimum.reduceat(np.where(finite, v, np.inf), starts)
-    high = np.maximum.reduceat(np.where(finite, v, -np.inf), starts)
-    keep = np.unique(np.concatenate((
-        starts, ends,
-        _first_per_segment(np, finite & (v == low[seg]), seg),
-        _first_per_segment(np, finite & (v == high[seg]), seg),
-        _first_per_segment(np, np.isnan(v), seg),
-        _first_per_segment(np, np.isposinf(v), seg),
-        _first_per_segment(np, np.isneginf(v), seg),
-    )))
-    no_finite = np.isinf(low)  # a bucket of NaN/inf only
-    low[no_finite] = np.nan
-    high[no_finite] = np.nan
-    return keep, seg, low, high
+    starts = bucket_starts(np, x, buckets)
+    sizes = np.diff(np.append(starts, n))
+    low = np.fmin.reduceat(v, starts)  # fmin/fmax skip NaN; an all-NaN bucket gives NaN
+    high = np.fmax.reduceat(v, starts)
+    if odd is not None:  # buckets holding an infinity: their finite min / max, one by one
+        for b in np.flatnonzero(np.isinf(low) | np.isinf(high)):
+            part = v[starts[b]:starts[b] + sizes[b]]
+            finite = part[np.isfinite(part)]
+            low[b], high[b] = (finite.min(), finite.max()) if len(finite) else (np.nan, np.nan)
+    parts = [starts, starts + sizes - 1,
+             _first_in_bucket(np, np.flatnonzero(v == np.repeat(low, sizes)), starts),
+             _first_in_bucket(np, np.flatnonzero(v == np.repeat(high, sizes)), starts)]
+    if odd is not None:
+        parts += [_first_in_bucket(np, where, starts) for where in odd]
+    return np.unique(np.concatenate(parts)), starts, low, high

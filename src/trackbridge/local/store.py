@@ -351,7 +351,7 @@ class LocalBackend(Backend):
         rows = conn.execute(
             "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps FROM metric_chunk_keys k "
             "JOIN metric_chunks c USING (chunk_id) WHERE k.run_pk = ? AND k.key = ? "
-            "ORDER BY c.chunk_id",
+            "ORDER BY k.chunk_id",  # k: in its primary key (c would sort the blobs)
             (pk, key),
         )
         points = [Metric(key, v, t, s) for row in rows for v, t, s in decode(*row, key)]
@@ -366,7 +366,7 @@ class LocalBackend(Backend):
         rows = conn.execute(
             "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps FROM metric_chunk_keys k "
             "JOIN metric_chunks c USING (chunk_id) WHERE k.run_pk = ? AND k.key = ? "
-            "ORDER BY c.chunk_id",
+            "ORDER BY k.chunk_id",  # k: in its primary key (c would sort the blobs)
             (pk, key),
         ).fetchall()
         return decode_key_arrays(rows, key)

@@ -9,6 +9,8 @@ from ..backend import Backend
 from ..entities import Run
 from ..errors import NotFoundError
 from ..local.store import LocalBackend
+from ..metric_arrays import MetricArrays
+from ..sampling import SampledHistory, sample
 
 
 class UIState:
@@ -17,17 +19,30 @@ class UIState:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.title = backend.describe()
-        self._cache = None
+        self._cache = self._series = None
         if isinstance(backend, LocalBackend):
-            from .run_cache import RunCache
+            from .caches import RunCache, SeriesCache
 
-            self._cache = RunCache(backend)
+            self._cache, self._series = RunCache(backend), SeriesCache(backend)
 
     def search(self, experiment_id: str, filter: str | None = None) -> list[Run]:
         """Runs of one experiment matching ``filter``, newest first."""
         if self._cache is not None:
             return self._cache.search(experiment_id, filter)
         return list(self.backend.search_runs([experiment_id], filter))
+
+    def metric_arrays(self, run_id: str, key: str) -> MetricArrays:
+        if self._series is not None:
+            return self._series.arrays(run_id, key)
+        return self.backend.get_metric_arrays(run_id, key)
+
+    def sample(self, run_id: str, key: str, *, max_points: int, start_step: int | None,
+               end_step: int | None) -> SampledHistory:
+        """The backend's sampled read (the local store's from cached columns)."""
+        if self._series is not None:
+            return sample(self._series.arrays(run_id, key), max_points, start_step, end_step)
+        return self.backend.sample_metric_history(run_id, key, max_points=max_points,
+                                                  start_step=start_step, end_step=end_step)
 
 
 #: Distinct, readable line colours; a run keeps its colour on every page (chosen by its id).

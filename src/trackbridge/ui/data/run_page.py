@@ -19,7 +19,7 @@ from .sync_state import sync_state
 def metric_summary(state: UIState, run_id: str, key: str, latest: float) -> dict[str, Any]:
     """Latest value, finite min and max, point count, last step, NaN/inf counts of ``key``."""
     np = require_numpy()
-    arrays = state.backend.get_metric_arrays(run_id, key)
+    arrays = state.metric_arrays(run_id, key)
     v = arrays.value
     finite = v[np.isfinite(v)]
     return {

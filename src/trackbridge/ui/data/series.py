@@ -18,8 +18,7 @@ def metric_series(state: UIState, run_id: str, key: str, *, max_points: int = DE
     run = state.backend.get_run(run_id)
     if key not in run.metrics:
         raise NotFoundError(f"run {run_id} has no metric {key!r} ({state.title})")
-    s = state.backend.sample_metric_history(run.id, key, max_points=max_points,
-                                            start_step=start_step, end_step=end_step)
+    s = state.sample(run.id, key, max_points=max_points, start_step=start_step, end_step=end_step)
     out: dict[str, Any] = {
         "run_id": run.id, "key": key, "run_status": run.status, "total": s.total,
         "sampled": s.sampled, "max_points": s.max_points, "start_step": start_step,
