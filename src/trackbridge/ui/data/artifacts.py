@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from ...artifact_tree import walk_files
 from ...errors import ArtifactNotFoundError, ValidationError
 from ...local.store import LocalBackend
 from ...validation import check_artifact_path
@@ -34,15 +35,7 @@ def list_files(state: UIState, run_id: str) -> dict[str, int | None]:
     backend = state.backend
     if isinstance(backend, LocalBackend):
         return {p: size for p, (_sha, size) in sorted(backend.artifact_manifest(run_id).items())}
-    files: dict[str, int | None] = {}
-    pending: list[str | None] = [None]
-    while pending:
-        for entry in backend.list_artifacts(run_id, pending.pop()):
-            if entry.is_dir:
-                pending.append(entry.path)
-            else:
-                files[entry.path] = entry.size
-    return dict(sorted(files.items()))
+    return dict(sorted((entry.path, entry.size) for entry in walk_files(backend, run_id)))
 
 
 def tree(run_id: str, files: dict[str, int | None]) -> list[dict[str, Any]]:
