@@ -373,13 +373,8 @@ class LocalBackend(Backend):
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         conn = self.connection()
         pk = self._run_pk(conn, run_id)
-        rows = conn.execute(
-            "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps FROM metric_chunk_keys k "
-            "JOIN metric_chunks c USING (chunk_id) WHERE k.run_pk = ? AND k.key = ? "
-            "ORDER BY k.chunk_id",  # k: in its primary key (c would sort the blobs)
-            (pk, key),
-        )
-        points = [Metric(key, v, t, s) for row in rows for v, t, s in decode(*row, key)]
+        points = [Metric(key, v, t, s) for row in self._chunks_of(conn, pk, key)
+                  for v, t, s in decode(*row, key)]
         points.sort(key=lambda m: (m.step, m.timestamp))  # stable: logged order on ties
         return points
 
@@ -387,14 +382,17 @@ class LocalBackend(Backend):
         """Columns decoded from the stored chunks with numpy (no object per point); one
         short read (a single SELECT), so a writer is never held up."""
         conn = self.connection()
-        pk = self._run_pk(conn, run_id)
-        rows = conn.execute(
+        return decode_key_arrays(self._chunks_of(conn, self._run_pk(conn, run_id), key), key)
+
+    @staticmethod
+    def _chunks_of(conn: sqlite3.Connection, pk: int, key: str) -> list[tuple]:
+        """The stored chunks holding ``key``, in logged order (one SELECT, read at once)."""
+        return conn.execute(
             "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps FROM metric_chunk_keys k "
             "JOIN metric_chunks c USING (chunk_id) WHERE k.run_pk = ? AND k.key = ? "
-            "ORDER BY k.chunk_id",  # k: in its primary key (c would sort the blobs)
+            "ORDER BY k.chunk_id",  # k's primary key order: ordering by c would sort the blobs
             (pk, key),
         ).fetchall()
-        return decode_key_arrays(rows, key)
 
     # -- the journal side, read by sync -------------------------------------------------
     def points_since(self, run_id: str, position: int) -> tuple[list[Metric], int]:

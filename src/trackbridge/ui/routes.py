@@ -113,24 +113,22 @@ def artifact_zip(request: Request) -> Response:
                         background=BackgroundTask(file.unlink, missing_ok=True))
 
 
+def twin(path: str, view: View, template: str, api_path: str | None = None) -> list[Route]:
+    """The page at ``path`` and its JSON twin at ``/api`` + ``path`` (or ``api_path``)."""
+    return [Route(path, page(view, template)), Route(api_path or f"/api{path}", api(view))]
+
+
 ROUTES = [
-    Route("/", page(home, "home.html")),
-    Route("/api/experiments", api(home)),
-    Route("/experiments/{name:path}", page(experiment, "experiment.html")),
-    Route("/api/experiments/{name:path}", api(experiment)),
-    Route("/runs/{run_id}", page(run, "run.html")),
-    Route("/api/runs/{run_id}", api(run)),
-    Route("/runs/{run_id}/artifacts/{path:path}", page(artifact, "artifact.html")),
-    Route("/api/runs/{run_id}/artifacts/{path:path}", api(artifact)),
+    *twin("/", home, "home.html", api_path="/api/experiments"),
+    *twin("/experiments/{name:path}", experiment, "experiment.html"),
+    *twin("/runs/{run_id}", run, "run.html"),
+    *twin("/runs/{run_id}/artifacts/{path:path}", artifact, "artifact.html"),
     Route("/api/runs/{run_id}/metrics/{key:path}", api(metric)),
     Route("/files/{run_id}/{path:path}", artifact_file),
     Route("/zip/{run_id}", artifact_zip),
     Route("/zip/{run_id}/{path:path}", artifact_zip),
-    Route("/compare", page(compare_runs, "compare.html")),
-    Route("/api/compare", api(compare_runs)),
-    Route("/models", page(model_list, "models.html")),
-    Route("/api/models", api(model_list)),
-    Route("/models/{name:path}", page(model, "model.html")),
-    Route("/api/models/{name:path}", api(model)),
+    *twin("/compare", compare_runs, "compare.html"),
+    *twin("/models", model_list, "models.html"),
+    *twin("/models/{name:path}", model, "model.html"),
     Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
 ]
