@@ -39,8 +39,7 @@ def _lineage(state: UIState, run: Run) -> tuple[dict[str, Any] | None, list[dict
             parent = run_summary(state.backend.get_run(run.parent_run_id))
         except NotFoundError:
             parent = {"id": run.parent_run_id, "name": run.parent_run_id[:8], "url": None}
-    children = state.backend.search_runs(
-        [run.experiment_id], f"tags.`{TAG_PARENT_RUN_ID}` = '{run.id}'")
+    children = state.search(run.experiment_id, f"tags.`{TAG_PARENT_RUN_ID}` = '{run.id}'")
     return parent, [run_summary(c) for c in children if c.parent_run_id == run.id]
 
 

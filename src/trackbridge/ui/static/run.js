@@ -1,7 +1,7 @@
 // The run page: one chart per metric (loaded as they come into view, a few at a time), and
 // the status badge kept live while the run is RUNNING.
 import { bindControls, MetricChart } from "./chart.js";
-import { fmtDuration, getJSON, setStatus } from "./util.js";
+import { fmtDuration, fmtTime, getJSON, setStatus } from "./util.js";
 
 const head = document.getElementById("run-head");
 const runStart = Number(document.querySelector("#run-head ~ .facts time")?.dataset.ms || 0);
@@ -39,6 +39,14 @@ function showStatus(status) {
   if (!status || status === head.dataset.status) return;
   head.dataset.status = status;
   for (const badge of document.querySelectorAll("#run-head [data-status]")) setStatus(badge, status);
+  if (status !== "RUNNING") {  // it ended: show when, and how long it ran
+    getJSON(head.dataset.api).then((page) => {
+      document.getElementById("run-end").textContent = fmtTime(page.run.end_time);
+      for (const cell of document.querySelectorAll(".facts [data-duration]")) {
+        cell.textContent = fmtDuration(page.run.duration_ms);
+      }
+    }).catch(() => {});
+  }
 }
 document.addEventListener("series-status", (event) => showStatus(event.detail.status[0]));
 
