@@ -80,3 +80,17 @@ def test_chunk_decoding_handles_empty_single_and_multi_chunk_series(store, n):
         run.log_metric("other", 1.0)
     arrays = tb.get_metric_history(run.id, "x", config=store, as_arrays=True)
     assert arrays.step.tolist() == list(range(n)) and arrays.value.sum() == sum(range(n))
+
+
+def test_several_keys_in_one_pass_equal_one_key_at_a_time(store):
+    with tb.start_run(experiment="arr", config=store) as run:
+        for step in range(500):
+            run.log_metrics({f"k{i}": step * i + 0.5 for i in range(5)}, step=step)
+            if step % 100 == 0:
+                run.flush()
+    local = LocalBackend(store["local"]["path"])
+    together = local.get_metric_arrays_of(run.id, ["k0", "k3", "nope"])
+    for key in ("k0", "k3", "nope"):
+        one = local.get_metric_arrays(run.id, key)
+        assert together[key].step.tolist() == one.step.tolist()
+        assert together[key].value.tolist() == one.value.tolist()

@@ -384,6 +384,14 @@ class LocalBackend(Backend):
         conn = self.connection()
         return decode_key_arrays(self._chunks_of(conn, self._run_pk(conn, run_id), key), key)
 
+    def get_metric_arrays_of(self, run_id: str, keys: Sequence[str]) -> dict[str, MetricArrays]:
+        """:meth:`get_metric_arrays` of several keys, reading each stored chunk once."""
+        conn = self.connection()
+        rows = conn.execute(
+            "SELECT keys, key_index, vals, timestamps, steps FROM metric_chunks WHERE run_pk = ? "
+            "ORDER BY chunk_id", (self._run_pk(conn, run_id),)).fetchall()
+        return {key: decode_key_arrays(rows, key) for key in keys}
+
     @staticmethod
     def _chunks_of(conn: sqlite3.Connection, pk: int, key: str) -> list[tuple]:
         """The stored chunks holding ``key``, in logged order (one SELECT, read at once)."""

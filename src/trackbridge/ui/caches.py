@@ -65,27 +65,42 @@ class SeriesCache:
             "SELECT count(*), max(k.chunk_id) FROM metric_chunk_keys k JOIN runs r USING (run_pk) "
             "WHERE r.run_id = ? AND k.key = ?", (run_id, key)).fetchone())
 
-    def arrays(self, run_id: str, key: str) -> MetricArrays:
-        """``store.get_metric_arrays(run_id, key)``, from the cache while still current."""
-        fingerprint = self._fingerprint(run_id, key)
+    def _cached(self, run_id: str, key: str, fingerprint: tuple) -> MetricArrays | None:
         with self._lock:
             hit = self._entries.get((run_id, key))
-            if hit is not None and hit[0] == fingerprint:
-                self._entries.move_to_end((run_id, key))
-                return hit[1]
-        arrays = self.store.get_metric_arrays(run_id, key)
-        size = _size(arrays)
+            if hit is None or hit[0] != fingerprint:
+                return None
+            self._entries.move_to_end((run_id, key))
+            return hit[1]
+
+    def _keep(self, run_id: str, key: str, fingerprint: tuple, arrays: MetricArrays) -> None:
         with self._lock:
             old = self._entries.pop((run_id, key), None)
             if old is not None:
                 self._bytes -= _size(old[1])
-            if size <= self.max_bytes:
+            if _size(arrays) <= self.max_bytes:
                 self._entries[(run_id, key)] = (fingerprint, arrays)
-                self._bytes += size
+                self._bytes += _size(arrays)
             while self._bytes > self.max_bytes:
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= _size(dropped)
-        return arrays
+
+    def arrays(self, run_id: str, key: str) -> MetricArrays:
+        """``store.get_metric_arrays(run_id, key)``, from the cache while still current."""
+        return self.arrays_of(run_id, [key])[key]
+
+    def arrays_of(self, run_id: str, keys: list[str]) -> dict[str, MetricArrays]:
+        """Several keys; those not cached are decoded in one pass over the run's chunks."""
+        fingerprints = {key: self._fingerprint(run_id, key) for key in keys}
+        found = {key: self._cached(run_id, key, fingerprints[key]) for key in keys}
+        missing = [key for key, arrays in found.items() if arrays is None]
+        if len(missing) == 1:
+            found[missing[0]] = self.store.get_metric_arrays(run_id, missing[0])
+        elif missing:
+            found.update(self.store.get_metric_arrays_of(run_id, missing))
+        for key in missing:
+            self._keep(run_id, key, fingerprints[key], found[key])
+        return found
 
 
 def _size(arrays: MetricArrays) -> int:

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json as _json
 import math
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
 from .. import strict_json
 from ..version import __version__
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
 def fmt_time(ms: int | None) -> str:
@@ -64,6 +66,8 @@ def url_path(value: str) -> str:
 
 
 def _environment() -> Environment:
+    from jinja2 import Environment, PackageLoader, select_autoescape  # on the first page: fast start
+
     env = Environment(loader=PackageLoader("trackbridge.ui", "templates"),
                       autoescape=select_autoescape(default=True), trim_blocks=True,
                       lstrip_blocks=True)

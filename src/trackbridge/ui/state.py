@@ -31,10 +31,11 @@ class UIState:
             return self._cache.search(experiment_id, filter)
         return list(self.backend.search_runs([experiment_id], filter))
 
-    def metric_arrays(self, run_id: str, key: str) -> MetricArrays:
+    def metric_arrays(self, run_id: str, keys: list[str]) -> dict[str, MetricArrays]:
+        """Columns of several keys of one run (the local store reads its chunks once)."""
         if self._series is not None:
-            return self._series.arrays(run_id, key)
-        return self.backend.get_metric_arrays(run_id, key)
+            return self._series.arrays_of(run_id, keys)
+        return {key: self.backend.get_metric_arrays(run_id, key) for key in keys}
 
     def sample(self, run_id: str, key: str, *, max_points: int, start_step: int | None,
                end_step: int | None) -> SampledHistory:

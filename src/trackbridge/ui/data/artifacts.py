@@ -4,12 +4,9 @@ the local store serves only paths listed in the run's manifest, never a filesyst
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import posixpath
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +141,9 @@ def preview(state: UIState, run_id: str, path: str) -> dict[str, Any]:
     if kind == "text" and "\x00" in text:
         return {**base, "kind": "binary"}
     if kind == "table":
+        import csv
+        import io
+
         reader = csv.reader(io.StringIO(text), delimiter=TABLE_SUFFIXES[posixpath.splitext(path)[1]
                                                                         .lower()])
         rows = [row for _, row in zip(range(TABLE_ROWS + 1), reader)]
@@ -159,6 +159,8 @@ def zip_folder(state: UIState, run_id: str, folder: str) -> Path:
     chosen = [p for p in list_files(state, run_id) if p.startswith(prefix)]
     if not chosen:
         raise ArtifactNotFoundError(f"no artifact folder {folder!r} in run {run_id} ({state.title})")
+    import zipfile
+
     fd, name = tempfile.mkstemp(prefix="trackbridge-ui-", suffix=".zip")
     with open(fd, "wb") as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in chosen:

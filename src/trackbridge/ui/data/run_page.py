@@ -7,7 +7,7 @@ from typing import Any
 
 from ...entities import TAG_PARENT_RUN_ID, Run
 from ...errors import NotFoundError
-from ...metric_arrays import require_numpy
+from ...metric_arrays import MetricArrays, require_numpy
 from ..rendering import url_path
 from ..state import UIState
 from .artifacts import list_files, preview, tree
@@ -16,11 +16,10 @@ from .runs import run_full, run_summary
 from .sync_state import sync_state
 
 
-def metric_summary(state: UIState, run_id: str, key: str, latest: float) -> dict[str, Any]:
-    """Latest value, finite min and max, point count, last step, NaN/inf counts of ``key``."""
+def metric_summary(run_id: str, arrays: MetricArrays, latest: float) -> dict[str, Any]:
+    """Latest value, finite min and max, point count, last step, NaN/inf counts of a key."""
     np = require_numpy()
-    arrays = state.metric_arrays(run_id, key)
-    v = arrays.value
+    key, v = arrays.key, arrays.value
     finite = v[np.isfinite(v)]
     return {
         "key": key, "latest": latest, "count": len(v),
@@ -55,7 +54,8 @@ def run_page(state: UIState, run_id: str) -> dict[str, Any]:
     head = run_header(state, run)
     run_id = run.id
     files = list_files(state, run_id)
-    metrics = [metric_summary(state, run_id, key, value) for key, value in sorted(run.metrics.items())]
+    columns = state.metric_arrays(run_id, sorted(run.metrics))
+    metrics = [metric_summary(run_id, columns[key], run.metrics[key]) for key in sorted(run.metrics)]
     return {
         **head, "metrics": metrics, "artifacts": tree(run_id, files), "artifact_count": len(files),
         "zip_url": f"/zip/{url_path(run_id)}" if files else None,

@@ -3,6 +3,7 @@ sorted by any column, paged, with child runs folded under their parent."""
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from ...entities import TAG_GIT_COMMIT, TAG_SOURCE_NAME, TAG_USER, Run
@@ -60,6 +61,8 @@ def sort_runs(runs: list[Run], column: str, descending: bool) -> list[Run]:
         raise ValidationError(
             f"sort={column!r}: sort by {', '.join(ATTRIBUTES)} or metrics.<key>, params.<key>, "
             "tags.<key>")
+    if column == "start_time":  # runs come newest first: no need to sort
+        return list(runs) if descending else runs[::-1]
     keyed = [(cell(r, column), r) for r in runs]
     have = [(v, r) for v, r in keyed if v is not None]
     have.sort(key=lambda pair: _sort_key(pair[0]), reverse=descending)
@@ -90,7 +93,7 @@ def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: st
             children.setdefault(run.parent_run_id, []).append(run)
     level = children.get(parent, []) if parent else [r for r in runs if r.parent_run_id not in shown]
     level = sort_runs(level, sort, order == "desc")
-    keys = {e: sorted({k for r in runs for k in getattr(r, e)}) for e in ENTITIES}
+    keys = {e: sorted(set().union(*map(attrgetter(e), runs))) for e in ENTITIES}
     if not chosen:
         chosen = ([f"metrics.{k}" for k in keys["metrics"][:DEFAULT_COLUMNS]]
                   + [f"params.{k}" for k in keys["params"][:DEFAULT_COLUMNS]])
