@@ -209,15 +209,20 @@ def bench_browser(stores: dict, repeat: int, tmp: Path) -> dict:
             url = f"http://127.0.0.1:{port}/runs/{stores['wide_run']}"
             driver.get(url)
 
+            in_page = []
+
             def charts():
                 driver.get(url)
                 deadline = time.monotonic() + 60
-                while not driver.execute_script(
-                        "const f = document.querySelectorAll('figure.chart');"
-                        "return f.length === 20 && Array.from(f).every(x => x.dataset.drawn);"):
+                while not driver.execute_script("return document.body.dataset.chartsDrawnMs"):
                     assert time.monotonic() < deadline, "charts not drawn in 60 s"
                     time.sleep(0.01)
+                assert len(driver.find_elements("css selector", "figure.chart[data-drawn]")) == 20
+                # the page's own clock: navigation start -> the 20th chart drawn
+                in_page.append(float(driver.execute_script(
+                    "return document.body.dataset.chartsDrawnMs")) / 1000)
             out["charts"] = timed(charts, repeat)
+            out["charts_in_page"] = in_page
         finally:
             stop_group(ui)
     finally:
@@ -273,7 +278,7 @@ def main() -> None:
             r = bench_browser(stores, args.repeat, tmp)
             print(f"headless Chromium: 10,000-run table drawn {stats(r['table'])} (target <= 1.5 s); "
                   f"run page, 20 metrics x 100k points, all charts drawn {stats(r['charts'])} "
-                  f"(target <= 2 s)")
+                  f"(in the page's own clock {stats(r['charts_in_page'])}; target <= 2 s)")
         r = bench_startup(stores, max(3, args.repeat // 2))
         print(f"trackbridge ui answering after start {stats(r['serve'])} (target <= 1 s); "
               f"python -c 'import trackbridge' {stats(r['import'])} vs python -c pass {stats(r['bare'])}")
