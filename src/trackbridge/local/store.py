@@ -103,7 +103,7 @@ class LocalBackend(Backend):
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = FULL")  # a commit survives power loss too
             conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # reads of big blobs: 2-3x faster
             migrate(conn, str(self.db_path))
         except sqlite3.Error as exc:
