@@ -12,12 +12,20 @@ from starlette.testclient import TestClient
 from ui_support import DIP_STEP, DIP_VALUE, SPIKE_STEP, SPIKE_VALUE, XSS_NAME, build_demo
 
 from trackbridge import registry
+from trackbridge.errors import ValidationError
 from trackbridge.local.store import LocalBackend
 from trackbridge.sync import SyncPlan, sync
 from trackbridge.ui.app import create_app
 from trackbridge.ui.routes import ROUTES
 
 BASE = "http://127.0.0.1:5005"
+
+
+class Refusing(LocalBackend):
+    """A sync destination that refuses every batch."""
+
+    def log_batch(self, run_id, metrics=(), params=(), tags=()):
+        raise ValidationError("INVALID_PARAMETER_VALUE: refused by the test destination")
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +35,8 @@ def demo(tmp_path_factory):
     store = LocalBackend(data.root)
     copy = LocalBackend(root / "copy")  # a destination for the sync ledger
     sync(SyncPlan(store, copy, store), [store.get_run(data.parent)])
+    sync(SyncPlan(store, Refusing(root / "refusing"), store), [store.get_run(data.children[1])],
+         backoff=0.001)
     yield data
     registry.close_all()
 
@@ -116,11 +126,18 @@ def test_run_page_summarises_metrics_lineage_artifacts_model_and_sync(client, de
         "python_function", "sklearn"}
     assert [c["type"] for c in model["inputs"]] == ["tensor float64 [-1, 2]"]
     assert any(r.startswith("scikit-learn==") for r in model["requirements"])
-    [synced] = data["sync"]
+    sync_state = {s["destination"].split(" ")[-1].rsplit("/", 1)[-1]: s for s in data["sync"]}
+    assert set(sync_state) == {"copy", "refusing"}
+    synced = sync_state["copy"]
     assert synced["synced"] and synced["points_pending"] == 0 and synced["remote_run_id"]
+    assert synced["last_error"] is None and not sync_state["refusing"]["synced"]
     child = ok_json(client, f"/api/runs/{demo.children[0]}")
     assert child["parent"]["id"] == demo.parent and child["sync"][0]["synced"] is False
     assert child["sync"][0]["points_pending"] == 4
+    failed = {s["destination"].rsplit("/", 1)[-1]: s
+              for s in ok_json(client, f"/api/runs/{demo.children[1]}")["sync"]}["refusing"]
+    assert "refused by the test destination" in failed["last_error"] and not failed["synced"]
+    assert "refused by the test destination" in client.get(f"/runs/{demo.children[1]}").text
 
 
 def test_metric_series_keeps_the_spike_and_counts_non_finite(client, demo):
