@@ -14,7 +14,9 @@ for (const figure of document.querySelectorAll("#charts .chart")) {
   charts.push(new MetricChart(figure, [line], settings));
 }
 
-// Load charts near the viewport first, at most 4 requests in flight.
+// Up to EAGER charts load at once (4 requests in flight); beyond that, as they come near the
+// viewport, so a run with hundreds of metrics never mounts them all.
+const EAGER = 24;
 const queue = [];
 let active = 0;
 function pump() {
@@ -38,7 +40,12 @@ const observer = new IntersectionObserver((entries) => {
   }
   pump();
 }, { rootMargin: "800px 0px" });
-for (const chart of charts) observer.observe(chart.figure);
+if (charts.length <= EAGER) {
+  queue.push(...charts);
+  pump();
+} else {
+  for (const chart of charts) observer.observe(chart.figure);
+}
 
 // Live status: charts report their run's status when they poll; without charts, ask the API.
 function showStatus(status) {
