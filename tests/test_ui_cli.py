@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -109,7 +108,7 @@ def test_without_the_ui_extra_it_says_what_to_install(monkeypatch, small_store):
                                      'uvicorn): pip install "trackbridge[ui]"')
 
 
-def test_help_is_fast_to_load_and_lists_the_options():
+def test_help_lists_the_options_without_importing_the_ui_stack():
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     code = ("import sys; from trackbridge.cli import cli\n"
             "try:\n    cli(['ui', '--help'])\nexcept SystemExit:\n    pass\n"
@@ -118,7 +117,6 @@ def test_help_is_fast_to_load_and_lists_the_options():
                          check=True).stdout
     for option in ("--store", "--host", "--port", "--allow-host", "--config"):
         assert option in out
-    assert out.strip().endswith("[]")
-    start = time.perf_counter()
-    assert subprocess.run([TRACKBRIDGE, "--help"], capture_output=True).returncode == 0
-    assert time.perf_counter() - start < 30  # a sanity bound, not a benchmark (see bench/)
+    assert out.strip().endswith("[]")  # the UI stack is imported only when the UI serves
+    listed = subprocess.run([TRACKBRIDGE, "--help"], capture_output=True, text=True, check=True)
+    assert "  ui " in listed.stdout
