@@ -14,7 +14,7 @@ one, is used as is). The command runs there under ``bash -c`` with ``TRACKBRIDGE
 ``PYTHONUNBUFFERED=1`` set, and the platform's interpreter first on ``PATH``. Output goes to
 this process's stdout / stderr (the platform's log). The last line on stderr is
 ``trackbridge: the command exited with code N``, and this script exits with N. SIGTERM or
-SIGINT is passed on to the command's process group.
+SIGINT is passed on to the command's process group (SIGKILL follows after 5 s).
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 
 EXIT_MARKER = "trackbridge: the command exited with code "
+KILL_AFTER_S = 5.0
 
 
 def source() -> bytes:
@@ -94,11 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     proc = subprocess.Popen([shell, "-c", command], cwd=project, env=env,
                             stdin=subprocess.DEVNULL, start_new_session=True)
 
-    def forward(signum: int, frame: object) -> None:
+    def signal_group(signum: int) -> None:
         try:
             os.killpg(proc.pid, signum)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def forward(signum: int, frame: object) -> None:
+        signal_group(signum)  # then SIGKILL what is left after a grace period
+        threading.Timer(KILL_AFTER_S, signal_group, args=(signal.SIGKILL,)).start()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, forward)
