@@ -21,6 +21,7 @@ network). Every request must carry the bearer token. It binds 127.0.0.1 only.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -93,6 +94,7 @@ class DatabricksJobs:
 
     # -- serving --------------------------------------------------------------------------
     def start(self) -> DatabricksJobs:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self._server = make_server("127.0.0.1", 0, self, threaded=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

@@ -31,13 +31,14 @@ def journal_run_id(journal: LocalBackend, destination: Backend, run_id: str) -> 
         return run_id
     except RunNotFoundError:
         pass
+    remote = destination.get_run(run_id)
+    # only now: a backend may describe itself (the ledger's key) differently once connected
     ledger = Ledger.of(journal, destination)
     row = journal.connection().execute(
         "SELECT source_run_id FROM sync_runs WHERE remote_run_id = ? AND destination = ?",
         (run_id, ledger.destination)).fetchone()
     if row is not None:
         return row[0]
-    remote = destination.get_run(run_id)
     experiment = journal.get_or_create_experiment(remote.experiment)
     journal.create_run(experiment.id, run_name=remote.name, start_time=remote.start_time,
                        tags=remote.tags, run_id=run_id)
