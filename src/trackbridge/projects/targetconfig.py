@@ -11,7 +11,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import is_secret_key
 from .errors import ProjectError
+
+__all__ = ["ProjectError", "is_secret_key", "check_keys", "text", "number", "choice", "strings",
+           "one_of", "read_target_table"]
 
 if TYPE_CHECKING:
     from .targets import Target
