@@ -208,3 +208,22 @@ def test_ctrl_c_cancels_the_job_and_kills_the_run(setup, workspace, mlflow_serve
     assert run.info.status == "KILLED"
     assert "sleeping" in log_text(client, run.info.run_id, "stdout.txt", tmp_path)
     assert b"KILLED: interrupted (SIGINT)" in err
+
+
+def test_detach_submits_prints_and_leaves_the_run_to_the_job(setup, workspace, mlflow_server):
+    project, tracking, compute, experiment = setup(workspace.url)
+    result = invoke(project, "--on", "databricks", "--on-config", compute, "--config", tracking,
+                    "--detach")
+    assert result.exit_code == 0, result.output
+    fields = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    job = workspace.runs[int(fields["job_id"])]
+    assert fields["url"] == f"{workspace.url}/#job/runs/{job.run_id}"
+    assert job.body["idempotency_token"] == f"trackbridge-{fields['run_id']}"
+    deadline = time.monotonic() + 60
+    while job.life_cycle != "TERMINATED" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.result == "SUCCESS"
+    client, run = only_run(mlflow_server, experiment)
+    assert run.info.run_id == fields["run_id"]
+    assert run.info.status == "FINISHED"  # ended by the script's own `with` block
+    assert len(client.get_metric_history(run.info.run_id, "loss")) == 3

@@ -316,3 +316,30 @@ def test_missing_auth_is_one_line_before_anything_is_sent(rsps, project, trackin
         job_for(target, project, tracking)
     assert "\n" not in str(info.value)
     assert sent_nothing(rsps) == []
+
+
+def test_dry_run_shows_what_would_be_sent_and_sends_nothing(rsps, project, tracking, tmp_path):
+    from click.testing import CliRunner
+
+    from trackbridge.cli import cli
+
+    rsps.add(responses.GET, f"{HOST}/api/2.0/preview/scim/v2/Me", json={"userName": "me"})
+    rsps.add(responses.HEAD, re.compile(f"{FS}{UPLOAD}/projects/.*"), status=404)
+    rsps.add(responses.HEAD, re.compile(f"{FS}{UPLOAD}/bootstrap/.*"), status=200)
+    config = tmp_path / "tracking.toml"
+    config.write_text(f'backend = "databricks"\nexperiment = "/Shared/wire"\n[databricks]\n'
+                      f'host = "{HOST}"\nretry_timeout_seconds = 5\n')
+    compute = tmp_path / "compute.toml"
+    compute.write_text(toml_table({"upload_to": UPLOAD, "serverless": True}))
+    result = CliRunner().invoke(cli, ["run", str(project), "-b", "databricks", "--backend-config",
+                                      str(compute), "--config", str(config), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    sha = [line for line in out.splitlines() if line.startswith("archive:")][0].split()[-1]
+    assert f"-> {UPLOAD}/projects/{sha}.tar.gz (to upload)" in out
+    assert re.search(rf"bootstrap:    {UPLOAD}/bootstrap/bootstrap-[0-9a-f]{{16}}\.py "
+                     rf"\(already uploaded\)", out)
+    assert '"idempotency_token": "trackbridge-<the new run\'s id>"' in out
+    assert "command:      python train.py --alpha 0.5 --data in.csv" in out
+    assert TOKEN not in out
+    assert sent_nothing(rsps) == []

@@ -8,8 +8,8 @@ before, so the terminal and ``logs/`` get every line once.
 
 from __future__ import annotations
 
-#: How much of the previous snapshot's end is looked for in a truncated new one.
-_OVERLAP = 4096
+#: How many of a snapshot's first bytes are looked for in the previous one.
+_PROBE = 256
 
 
 class LogTail:
@@ -23,12 +23,20 @@ class LogTail:
             return b""
         data = snapshot.encode("utf-8", "replace") if isinstance(snapshot, str) else snapshot
         seen = self._seen
-        if data.startswith(seen):  # grown (the usual case)
-            new = data[len(seen):]
-        else:  # the start slid out of the window: find where the old end is in the new one
-            tail = seen[-_OVERLAP:]
-            at = data.rfind(tail) if tail else -1
-            new = data[at + len(tail):] if at >= 0 else data
+        new = data[len(seen):] if data.startswith(seen) else self._after_slide(seen, data)
         self._seen = data
         self.total += len(new)
         return new
+
+    @staticmethod
+    def _after_slide(seen: bytes, data: bytes) -> bytes:
+        """The start slid out of the window: ``data`` is a suffix of ``seen`` plus new bytes.
+        Find the earliest place in ``seen`` where ``data`` starts; all of it is new if none."""
+        probe = data[:_PROBE]
+        at = seen.find(probe) if probe else -1
+        while at != -1:
+            overlap = len(seen) - at
+            if data[:overlap] == seen[at:]:
+                return data[overlap:]
+            at = seen.find(probe, at + 1)
+        return data

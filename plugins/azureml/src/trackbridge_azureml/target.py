@@ -105,7 +105,7 @@ class AzureMLTarget(Target):
     def _call(self, fn: Callable[[], Any], what: str, missing: str | None = None) -> Any:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-        from .errors import redact
+        from trackbridge.redaction import redact
 
         try:
             return fn()
