@@ -213,3 +213,19 @@ def test_target_options_are_checked(store, tmp_path):
     result = run(cli, ["run", str(project), "--on", "databricks", "--env-manager", "venv",
                        "--on-config", str(good)])
     assert "--env-manager applies to --on local only" in result.output
+
+
+def test_the_shipped_compute_configs_are_valid():
+    from trackbridge.config import load_config
+    from trackbridge.projects.targets import open_target
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    dbx = load_config({"backend": "databricks", "databricks": {"host": "https://adb-1.2.net"}})
+    settings = open_target("databricks", dbx, root / "databricks-compute.toml").settings
+    assert (settings.compute, settings.upload_to) == ("serverless",
+                                                      "/Volumes/main/ml/projects/trackbridge")
+    aml = load_config({"backend": "azureml", "azureml": {
+        "tracking_uri": "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s/"
+                        "resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w"}})
+    assert open_target("azureml", aml, root / "azureml-compute.toml").settings.compute == \
+        "cpu-cluster"

@@ -32,7 +32,6 @@ def journal_run_id(journal: LocalBackend, destination: Backend, run_id: str) -> 
     except RunNotFoundError:
         pass
     remote = destination.get_run(run_id)
-    # only now: a backend may describe itself (the ledger's key) differently once connected
     ledger = Ledger.of(journal, destination)
     row = journal.connection().execute(
         "SELECT source_run_id FROM sync_runs WHERE remote_run_id = ? AND destination = ?",
