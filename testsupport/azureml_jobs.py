@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
-import logging
 import os
 import re
 import signal
@@ -36,8 +35,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from .loopback import LoopbackService
 
 COMPUTES = ("cpu-cluster",)
 _WS = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
@@ -91,8 +91,10 @@ class AmlJob:
         self.mlflow_run_id: str | None = None
 
 
-class AzureMLJobs:
-    """The ARM stand-in: a WSGI app served over TLS (``start``/``stop``)."""
+class AzureMLJobs(LoopbackService):
+    """The ARM stand-in (a WSGI app; ``start``/``stop`` serve it over TLS)."""
+
+    scheme = "https"
 
     def __init__(self, front, root: Path, *, start_delay: float = 0.3) -> None:
         self.front = front  # tracking: MLflow behind Azure ML's prefix, artifacts on Azurite
@@ -107,28 +109,17 @@ class AzureMLJobs:
         self.cancels: list[str] = []
         self._pending_hash: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._server = None
 
-    # -- serving --------------------------------------------------------------------------
     def start(self) -> AzureMLJobs:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.cert, self._key)
-        self._server = make_server("127.0.0.1", 0, self, threaded=True, ssl_context=context)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
+        return super().start(context)
 
     def stop(self) -> None:
         for job in self.jobs.values():
             self._kill(job)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        super().stop()
         self.session.close()
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_port}"
 
     @property
     def metadata_url(self) -> str:

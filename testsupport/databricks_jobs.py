@@ -21,7 +21,6 @@ network). Every request must carry the bearer token. It binds 127.0.0.1 only.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -31,8 +30,9 @@ import time
 from pathlib import Path
 
 import requests
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from .loopback import LoopbackService
 
 USER = "tester@example.com"
 CLUSTER_ID = "0101-000000-standin"
@@ -73,8 +73,8 @@ class JobRun:
                 "tasks": [task], "run_page_url": f"{url}/#job/runs/{self.run_id}"}
 
 
-class DatabricksJobs:
-    """A WSGI app plus the thread serving it (``start``/``stop``)."""
+class DatabricksJobs(LoopbackService):
+    """The workspace (a WSGI app; ``start``/``stop`` serve it)."""
 
     def __init__(self, mlflow_url: str, token: str, root: Path, *,
                  start_delay: float = 0.3) -> None:
@@ -90,26 +90,12 @@ class DatabricksJobs:
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._next_id = 1
-        self._server = None
-
-    # -- serving --------------------------------------------------------------------------
-    def start(self) -> DatabricksJobs:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-        self._server = make_server("127.0.0.1", 0, self, threaded=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
 
     def stop(self) -> None:
         for run in self.runs.values():
             self._kill(run)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        super().stop()
         self.session.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     def local_path(self, path: str) -> Path:
         """Where a /Volumes/... path lives on this machine."""

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import requests
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from testsupport.loopback import LoopbackService
 
 CONTAINER = "azureml"
 SUB, RG, WS = "00000000-1111-2222-3333-444444444444", "rg-test", "ws-test"
@@ -34,8 +34,8 @@ def _azure_error(status: int, code: str, message: str) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
-class AzureMLFront:
-    """A WSGI app plus the thread serving it (``start``/``stop``)."""
+class AzureMLFront(LoopbackService):
+    """The front door (a WSGI app; ``start``/``stop`` serve it)."""
 
     def __init__(self, mlflow_url: str, azurite, token: str) -> None:
         from azure.storage.blob import BlobServiceClient
@@ -58,25 +58,10 @@ class AzureMLFront:
         #: Azure ML run ids (job names) -> the MLflow server's run ids: the job *is* the run
         #: on Azure ML, while the MLflow server names runs itself, so ids are translated
         self.aliases: dict[str, str] = {}
-        self._server = None
-        self._thread: threading.Thread | None = None
-
-    # -- serving --------------------------------------------------------------------------
-    def start(self) -> AzureMLFront:
-        self._server = make_server("127.0.0.1", 0, self, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        super().stop()
         self.session.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     @property
     def tracking_uri(self) -> str:

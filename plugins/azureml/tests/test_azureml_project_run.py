@@ -18,39 +18,9 @@ import pytest
 from azureml_front import SCOPE
 
 from testsupport.azureml_jobs import AzureMLJobs
+from testsupport.remote_project import losses, write_project
 
 pytestmark = pytest.mark.integration
-
-TRAIN = """\
-import argparse, sys, time
-import trackbridge as tb
-
-p = argparse.ArgumentParser()
-p.add_argument("--alpha", type=float)
-p.add_argument("--code", type=int)
-p.add_argument("--sleep", type=float)
-a = p.parse_args()
-with tb.start_run() as run:
-    run.log_param("alpha", a.alpha)
-    for step in range(3):
-        run.log_metric("loss", a.alpha / (step + 1), step=step)
-    print(f"trained in run {run.id}", flush=True)
-    if a.sleep:
-        print("sleeping", flush=True)
-        time.sleep(a.sleep)
-sys.exit(a.code)
-"""
-
-MLPROJECT = """\
-name: aml_demo
-entry_points:
-  main:
-    parameters:
-      alpha: {type: float, default: 0.5}
-      code: {type: int, default: 0}
-      sleep: {type: float, default: 0}
-    command: "python train.py --alpha {alpha} --code {code} --sleep {sleep}"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +34,7 @@ def arm(azure_front, tmp_path_factory):
 def setup(arm, azure_front, tmp_path):
     from azureml_helpers import TOKEN
 
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "MLproject").write_text(MLPROJECT)
-    (project / "train.py").write_text(TRAIN)
+    project = write_project(tmp_path / "proj")
     experiment = f"aml-remote-{uuid.uuid4().hex[:8]}"
     tracking = tmp_path / "tracking.toml"
     tracking.write_text(textwrap.dedent(f"""\
@@ -133,7 +100,7 @@ def test_a_project_runs_as_an_azureml_job_in_the_jobs_own_run(setup, arm, mlflow
     assert run.info.status == "FINISHED" and job.status == "Completed"
     assert run.data.params == {"alpha": "0.25", "code": "0", "sleep": "0.0"}
     history = client.get_metric_history(run.info.run_id, "loss")
-    assert [(m.step, m.value) for m in history] == [(0, 0.25), (1, 0.125), (2, 0.25 / 3)]
+    assert [(m.step, m.value) for m in history] == losses(0.25)
     tags = run.data.tags
     assert tags["trackbridge.project.job_id"] == job.name
     assert tags["trackbridge.project.job_url"].startswith(f"https://ml.loopback.invalid/runs/"

@@ -19,41 +19,10 @@ from dbx_support import TOKEN, isolate_sdk_env
 
 from testsupport.databricks_jobs import DatabricksJobs
 from testsupport.faults import FaultProxy
+from testsupport.remote_project import losses, write_project
 from trackbridge.cli import cli
 
 pytestmark = pytest.mark.integration
-
-TRAIN = """\
-import argparse, sys, time
-import trackbridge as tb
-
-p = argparse.ArgumentParser()
-p.add_argument("--alpha", type=float)
-p.add_argument("--code", type=int)
-p.add_argument("--sleep", type=float)
-a = p.parse_args()
-with tb.start_run() as run:
-    run.log_param("alpha", a.alpha)  # the value trackbridge run logged: a no-op
-    for step in range(3):
-        run.log_metric("loss", a.alpha / (step + 1), step=step)
-    print(f"trained in run {run.id}", flush=True)
-    print("a warning on stderr", file=sys.stderr, flush=True)
-    if a.sleep:
-        print("sleeping", flush=True)
-        time.sleep(a.sleep)
-sys.exit(a.code)
-"""
-
-MLPROJECT = """\
-name: remote_demo
-entry_points:
-  main:
-    parameters:
-      alpha: {type: float, default: 0.5}
-      code: {type: int, default: 0}
-      sleep: {type: float, default: 0}
-    command: "python train.py --alpha {alpha} --code {code} --sleep {sleep}"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +40,7 @@ def setup(workspace, tmp_path, monkeypatch):
     for var in ("TRACKBRIDGE_CONFIG", "TRACKBRIDGE_BACKEND", "TRACKBRIDGE_EXPERIMENT",
                 "TRACKBRIDGE_RUN_ID"):
         monkeypatch.delenv(var, raising=False)
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "MLproject").write_text(MLPROJECT)
-    (project / "train.py").write_text(TRAIN)
+    project = write_project(tmp_path / "proj")
 
     def configs(host: str) -> tuple:
         experiment = f"/Shared/tb-remote/{uuid.uuid4().hex[:8]}"
@@ -133,7 +99,7 @@ def test_a_project_runs_as_a_databricks_job_into_one_run(setup, workspace, mlflo
     assert run.info.status == "FINISHED"
     assert run.data.params == {"alpha": "0.25", "code": "0", "sleep": "0.0"}
     history = client.get_metric_history(run.info.run_id, "loss")
-    assert [(m.step, m.value) for m in history] == [(0, 0.25), (1, 0.125), (2, 0.25 / 3)]
+    assert [(m.step, m.value) for m in history] == losses(0.25)
     (job,) = [j for j in workspace.runs.values()
               if j.body["idempotency_token"] == f"trackbridge-{run.info.run_id}"]
     tags = run.data.tags

@@ -127,7 +127,7 @@ def test_submit_uploads_the_project_and_bootstrap_and_sends_the_exact_job(rsps, 
     job = job_for(target, project, tracking)
     submission = target.submit(job)
 
-    archive = target._archive
+    archive = target.archive
     puts = {c.request.url.split("?")[0][len(FS):]: c.request for c in rsps.calls
             if c.request.method == "PUT"}
     digest = __import__("hashlib").sha256(source()).hexdigest()[:16]

@@ -14,8 +14,6 @@ from __future__ import annotations
 import shlex
 import sys
 import tarfile
-import tempfile
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,14 +24,8 @@ from trackbridge.config import Config
 from trackbridge.entities import FAILED, FINISHED, KILLED, RUNNING
 from trackbridge.errors import ArtifactNotFoundError, TrackbridgeError
 from trackbridge.projects.errors import ProjectError
-from trackbridge.projects.targets import (
-    Job,
-    JobState,
-    Submission,
-    Target,
-    exit_code_from_log,
-    map_status,
-)
+from trackbridge.projects.remote import JobLog, RemoteTarget
+from trackbridge.projects.targets import Job, JobState, Submission, map_status
 
 from .compute import CONFIG_KEYS, ComputeSettings, parse_compute
 
@@ -53,39 +45,23 @@ def job_status(status: str) -> str:
 
 class _State:
     def __init__(self, name: str) -> None:
-        from trackbridge.projects.logtail import LogTail
-
         self.name = name
-        self.tail = LogTail()
-        self.pending = b""
-        self.text = ""
+        self.log = JobLog()
 
 
-class AzureMLTarget(Target):
+class AzureMLTarget(RemoteTarget):
     name: ClassVar[str] = "azureml"
     config_keys: ClassVar[frozenset[str]] = CONFIG_KEYS
     creates_run: ClassVar[bool] = True
     tracking_backends: ClassVar[tuple[str, ...]] = ("azureml",)
-    log_streams: ClassVar[tuple[str, ...]] = ("stdout",)
 
     def __init__(self, settings: ComputeSettings, tracking: Config) -> None:
-        self.settings = settings
-        self.tracking = tracking
-        self.poll_interval = (1.0, settings.poll_max_seconds)
-        self._tmp = tempfile.TemporaryDirectory(prefix="trackbridge-aml-")
-        self._archive: Any = None
+        super().__init__(settings, tracking)
         self._client: Any = None
-        self._sleep: Callable[[float], None] = time.sleep
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any], tracking: Config) -> AzureMLTarget:
         return cls(parse_compute(settings), tracking)
-
-    @property
-    def backend(self) -> Any:
-        from trackbridge.registry import open_backend
-
-        return open_backend(self.tracking)
 
     @property
     def client(self) -> Any:
@@ -130,14 +106,11 @@ class AzureMLTarget(Target):
                          f"file, got {value!r}")
 
     def check(self, plan: Any) -> None:
-        from trackbridge.projects.packing import check_size, pack_project
-
         s = self.settings
         if plan.project.env_kind == "conda_env" and not s.environment:
             raise ProjectError("--on azureml: conda_env projects need a registered environment: "
                                "set environment = \"<name>@latest\" in [azureml] of --on-config")
-        self._archive = pack_project(plan.project.directory, Path(self._tmp.name))
-        check_size(self._archive, s.max_archive_mb, self.name)
+        self.pack(plan)
         client = self.client
         if s.compute:
             self._call(lambda: client.compute.get(s.compute), f"look up compute {s.compute!r}",
@@ -155,25 +128,19 @@ class AzureMLTarget(Target):
     # -- the job --------------------------------------------------------------------------
     def _code_dir(self) -> Path:
         from trackbridge.projects.bootstrap import source
-        from trackbridge.projects.childconfig import config_text
 
-        code = Path(self._tmp.name) / "code"
+        code = self.scratch / "code"
         if code.exists():
             return code
         code.mkdir()
-        with tarfile.open(self._archive.path, "r:gz") as tar:
+        with tarfile.open(self.archive.path, "r:gz") as tar:
             tar.extractall(code, filter="data") if hasattr(tarfile, "data_filter") \
                 else tar.extractall(code)
-        t = self.tracking
-        table = {k: v for k, v in t.sections.get("azureml", {}).items() if k not in _CLIENT_KEYS}
-        table.update(tracking_uri="${MLFLOW_TRACKING_URI}", access_token="${MLFLOW_TRACKING_TOKEN}")
-        local = {k: v for k, v in t.sections.get("local", {}).items() if k != "path"}
-        remote = Config(backend="azureml", sections={"azureml": table, "local": local},
-                        source="trackbridge run --on azureml", sync_timeout=t.sync_timeout)
+        config = self.job_config(_CLIENT_KEYS, {"tracking_uri": "${MLFLOW_TRACKING_URI}",
+                                                "access_token": "${MLFLOW_TRACKING_TOKEN}"})
         (code / ".trackbridge").mkdir()
         (code / ".trackbridge" / "bootstrap.py").write_bytes(source())
-        (code / ".trackbridge" / "job.toml").write_text(
-            config_text(remote, local_path="${TRACKBRIDGE_JOB_DIR}/tbruns"))
+        (code / ".trackbridge" / "job.toml").write_text(config)
         return code
 
     def _environment(self, plan: Any) -> Any:
@@ -215,7 +182,7 @@ class AzureMLTarget(Target):
                 f" + conda {spec.environment.conda_file}" if spec.environment.conda_file else "")
         where = f"compute {self.settings.compute}" if self.settings.compute else \
             f"serverless {self.settings.instance_type} x {self.settings.instance_count}"
-        return [f"archive:      {self._archive.describe()} (uploaded by azure-ai-ml as the job's "
+        return [f"archive:      {self.archive.describe()} (uploaded by azure-ai-ml as the job's "
                 f"code; reused when unchanged)",
                 f"job:          command job in experiment {job.experiment!r}, {where}",
                 f"command:      {spec.command}",
@@ -251,26 +218,16 @@ class AzureMLTarget(Target):
         mapped = job_status(status)
         if mapped == RUNNING:
             return JobState(RUNNING, message=status)
-        return JobState(mapped, exit_code=exit_code_from_log(state.text), message=status)
+        return JobState(mapped, exit_code=state.log.exit_code(), message=status)
 
     def _fetch_logs(self, state: _State) -> None:
-        target = Path(self._tmp.name) / "std_log.txt"
+        target = self.scratch / "std_log.txt"
         try:
             self.backend.download_artifact(state.name, STD_LOG, target)
         except (ArtifactNotFoundError, TrackbridgeError):
             return  # not written yet (or a hiccup): the next poll reads it again
-        new = state.tail.update(target.read_bytes())
-        state.pending += new
-        state.text = (state.text + new.decode("utf-8", "replace"))[-65536:]
-
-    def read_logs(self, submission: Submission) -> dict[str, bytes]:
-        state: _State = submission.state
-        out, state.pending = state.pending, b""
-        return {"stdout": out}
+        state.log.feed(target.read_bytes())
 
     def cancel(self, submission: Submission, hurry: Callable[[], bool]) -> None:
         name = submission.state.name
         self._call(lambda: self.client.jobs.begin_cancel(name, polling=False), f"cancel job {name}")
-
-    def close(self) -> None:
-        self._tmp.cleanup()

@@ -14,23 +14,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import tempfile
-import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 from trackbridge.config import Config
 from trackbridge.entities import FAILED, FINISHED, KILLED, RUNNING
 from trackbridge.projects.errors import ProjectError
-from trackbridge.projects.targets import (
-    Job,
-    JobState,
-    Submission,
-    Target,
-    exit_code_from_log,
-    map_status,
-)
+from trackbridge.projects.remote import JobLog, RemoteTarget
+from trackbridge.projects.targets import Job, JobState, Submission, map_status
 
 from .compute import CONFIG_KEYS, ComputeSettings, check_new_cluster, parse_compute
 from .jobspec import bootstrap_parameters, idempotency_token, submit_request
@@ -57,37 +48,21 @@ class _State:
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id
         self.task_run_id: int | None = None
-        self.pending = b""
-        self.text = ""  # everything seen, for the exit code
-        from trackbridge.projects.logtail import LogTail
-
-        self.tail = LogTail()
+        self.log = JobLog()
 
 
-class DatabricksTarget(Target):
+class DatabricksTarget(RemoteTarget):
     name: ClassVar[str] = "databricks"
     config_keys: ClassVar[frozenset[str]] = CONFIG_KEYS
     tracking_backends: ClassVar[tuple[str, ...]] = ("databricks",)
-    log_streams: ClassVar[tuple[str, ...]] = ("stdout",)
 
     def __init__(self, settings: ComputeSettings, tracking: Config) -> None:
-        self.settings = settings
-        self.tracking = tracking
-        self.poll_interval = (1.0, settings.poll_max_seconds)
-        self._tmp = tempfile.TemporaryDirectory(prefix="trackbridge-dbx-")
-        self._archive: Any = None
+        super().__init__(settings, tracking)
         self._dependencies: list[str] = []
-        self._sleep: Callable[[float], None] = time.sleep
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any], tracking: Config) -> DatabricksTarget:
         return cls(parse_compute(settings), tracking)
-
-    @property
-    def backend(self) -> Any:
-        from trackbridge.registry import open_backend
-
-        return open_backend(self.tracking)
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         return self.backend.call(fn, what=what, safe=True)
@@ -101,14 +76,12 @@ class DatabricksTarget(Target):
                          f"project file, got {value!r}")
 
     def check(self, plan: Any) -> None:
-        from trackbridge.projects.packing import check_size, pack_project
         from trackbridge.projects.requirements import pinned, project_requirements
 
         s = self.settings
         if s.new_cluster is not None:
             check_new_cluster(s.new_cluster)
-        self._archive = pack_project(plan.project.directory, Path(self._tmp.name))
-        check_size(self._archive, s.max_archive_mb, self.name)
+        self.pack(plan)
         self._dependencies = [*project_requirements(plan.project), *s.libraries]
         if s.install == "index":
             self._dependencies += pinned("trackbridge", PLUGIN_DISTRIBUTION)
@@ -136,7 +109,7 @@ class DatabricksTarget(Target):
 
         root = self.settings.upload_to
         digest = hashlib.sha256(source()).hexdigest()[:16]
-        return {"archive": f"{root}/projects/{self._archive.name}",
+        return {"archive": f"{root}/projects/{self.archive.name}",
                 "bootstrap": f"{root}/bootstrap/bootstrap-{digest}.py"}
 
     def _exists(self, path: str) -> bool:
@@ -182,7 +155,7 @@ class DatabricksTarget(Target):
 
         paths = []
         for dist in ("trackbridge", PLUGIN_DISTRIBUTION):
-            wheel = build_wheel(dist, Path(self._tmp.name) / "wheels")
+            wheel = build_wheel(dist, self.scratch / "wheels")
             path = f"{self.settings.upload_to}/wheels/{wheel.sha256[:16]}/{wheel.filename}"
             if upload:
                 self._upload(path, wheel.path.read_bytes())
@@ -190,16 +163,7 @@ class DatabricksTarget(Target):
         return paths
 
     def _request(self, job: Job, run_id: str, wheels: list[str]) -> dict[str, Any]:
-        from trackbridge.projects.childconfig import config_text
-
-        t = self.tracking
-        table = {k: v for k, v in t.sections.get("databricks", {}).items()
-                 if k not in _CLIENT_AUTH_KEYS}
-        local = {k: v for k, v in t.sections.get("local", {}).items() if k != "path"}
-        remote = Config(backend="databricks", experiment=job.experiment,
-                        sections={"databricks": table, "local": local},
-                        source="trackbridge run --on databricks", sync_timeout=t.sync_timeout)
-        config = config_text(remote, local_path="${TRACKBRIDGE_JOB_DIR}/tbruns")
+        config = self.job_config(_CLIENT_AUTH_KEYS, experiment=job.experiment)
         paths = self._paths()
         return submit_request(
             self.settings, run_name=f"trackbridge {job.plan.project.name}: {job.run_name}",
@@ -217,7 +181,7 @@ class DatabricksTarget(Target):
         there = {k: "already uploaded" if self._exists(p) else "to upload" for k, p in paths.items()}
         body = as_json(self._request(job, "<the new run's id>", self._wheels(upload=False)))
         return [
-            f"archive:      {self._archive.describe()}",
+            f"archive:      {self.archive.describe()}",
             f"              -> {paths['archive']} ({there['archive']})",
             f"bootstrap:    {paths['bootstrap']} ({there['bootstrap']})",
             f"compute:      {compute}; trackbridge from "
@@ -231,7 +195,7 @@ class DatabricksTarget(Target):
         from trackbridge.projects.bootstrap import source
 
         paths = self._paths()
-        self._upload(paths["archive"], self._archive.path.read_bytes())
+        self._upload(paths["archive"], self.archive.path.read_bytes())
         self._upload(paths["bootstrap"], source())
         request = self._request(job, job.run_id or "", self._wheels(upload=True))
         client = self.backend.client
@@ -260,7 +224,7 @@ class DatabricksTarget(Target):
             return JobState(RUNNING, message=message)
         if error:
             message += f"; {error}"
-        return JobState(status, exit_code=exit_code_from_log(state.text), message=message)
+        return JobState(status, exit_code=state.log.exit_code(), message=message)
 
     def _fetch_logs(self, state: _State) -> str | None:
         """Take the task's output now; return the platform's error line, if any."""
@@ -272,20 +236,10 @@ class DatabricksTarget(Target):
                                 "fetch the job's output")
         except Exception as exc:  # not there yet, or a hiccup: the next poll asks again
             return f"output not available: {exc}"
-        new = state.tail.update(output.logs or "")
-        state.pending += new
-        state.text = (state.text + new.decode("utf-8", "replace"))[-65536:]
+        state.log.feed(output.logs or "")
         return output.error
-
-    def read_logs(self, submission: Submission) -> dict[str, bytes]:
-        state: _State = submission.state
-        out, state.pending = state.pending, b""
-        return {"stdout": out}
 
     def cancel(self, submission: Submission, hurry: Callable[[], bool]) -> None:
         state: _State = submission.state
         client = self.backend.client
         self._call(lambda: client.jobs.cancel_run(state.run_id), "cancel the job run")
-
-    def close(self) -> None:
-        self._tmp.cleanup()
