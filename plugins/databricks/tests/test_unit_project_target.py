@@ -343,3 +343,18 @@ def test_dry_run_shows_what_would_be_sent_and_sends_nothing(rsps, project, track
     assert "command:      python train.py --alpha 0.5 --data in.csv" in out
     assert TOKEN not in out
     assert sent_nothing(rsps) == []
+
+
+def test_wheels_of_the_installed_code_are_uploaded_beside_the_project(rsps, project, tracking,
+                                                                      tmp_path):
+    mock_workspace(rsps)
+    target = make_target(tracking, tmp_path, install="wheels")
+    target.submit(job_for(target, project, tracking))
+    wheels = [c.request.url.split("?")[0][len(FS):] for c in rsps.calls  # in upload order
+              if c.request.method == "PUT" and c.request.url.split("?")[0].endswith(".whl")]
+    names = [w.rsplit("/", 1)[1] for w in wheels]
+    assert names == [f"trackbridge-{version('trackbridge')}-py3-none-any.whl",
+                     f"trackbridge_databricks-{version('trackbridge-databricks')}-py3-none-any.whl"]
+    assert all(re.fullmatch(rf"{UPLOAD}/wheels/[0-9a-f]{{16}}/[^/]+\.whl", w) for w in wheels)
+    (env,) = json_body(calls_to(rsps, "/jobs/runs/submit")[0].request)["environments"]
+    assert env["spec"]["dependencies"] == ["scikit-learn>=1.3", "numpy>=1.24", *wheels]

@@ -1,4 +1,4 @@
-"""Run a project's command: its own process group, output teed, stopped cleanly on Ctrl-C.
+"""Run a project's command: its own process group, output read as it comes, stopped cleanly.
 
 The command runs under ``bash -c`` (``sh`` without bash) in a new session, so a Ctrl-C at the
 terminal reaches ``trackbridge run`` only; it then stops the command's whole process group:
