@@ -3,6 +3,8 @@ on this machine or on a platform (``--on databricks|azureml``)."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from . import cli
@@ -65,8 +67,8 @@ def run(ctx: click.Context, project_dir: str, entry_point: str, params: tuple[st
             return
         try:
             result = run_project(plan, config, target=target, experiment=experiment,
-                                 run_name=run_name, stdout=click.get_binary_stream("stdout"),
-                                 stderr=click.get_binary_stream("stderr"), echo=_echo,
+                                 run_name=run_name, stdout=sys.stdout.buffer,
+                                 stderr=sys.stderr.buffer, echo=_echo,
                                  detach=detach)
         except KeyboardInterrupt:  # before the command started or after it ended
             _echo("interrupted")
