@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from testsupport.remote_project import write_tree
 from trackbridge.cli import cli
 from trackbridge.entities import Metric, Param, RunTag
 from trackbridge.errors import RunNotFoundError
@@ -25,17 +26,9 @@ from trackbridge.projects.packing import pack_project, project_files
 from trackbridge.projects.targets import exit_code_from_log, target_classes
 
 
-def tree(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
 # -- packing ------------------------------------------------------------------------------
 def test_packing_leaves_out_vcs_envs_caches_stores_and_gitignored_files(tmp_path):
-    root = tree(tmp_path / "p", {
+    root = write_tree(tmp_path / "p", {
         "MLproject": "name: p\n", "train.py": "x", "src/mod.py": "y",
         ".gitignore": "*.log\n/outputs/\n!keep.log\n", "run.log": "no", "keep.log": "yes",
         "outputs/model.bin": "no", "src/outputs/ok.txt": "yes (the pattern is anchored)",
@@ -49,7 +42,7 @@ def test_packing_leaves_out_vcs_envs_caches_stores_and_gitignored_files(tmp_path
 
 
 def test_an_unchanged_project_packs_to_the_same_bytes(tmp_path):
-    root = tree(tmp_path / "p", {"MLproject": "name: p\n", "a/b.py": "print(1)\n"})
+    root = write_tree(tmp_path / "p", {"MLproject": "name: p\n", "a/b.py": "print(1)\n"})
     (root / "run.sh").write_text("echo hi\n")
     (root / "run.sh").chmod(0o755)
     first = pack_project(root, tmp_path / "out1")
@@ -69,7 +62,7 @@ def test_an_unchanged_project_packs_to_the_same_bytes(tmp_path):
 def test_symlinks_inside_are_packed_as_files_outside_are_left_out(tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_text("private")
-    root = tree(tmp_path / "p", {"MLproject": "name: p\n", "data.csv": "a\n"})
+    root = write_tree(tmp_path / "p", {"MLproject": "name: p\n", "data.csv": "a\n"})
     (root / "link.csv").symlink_to(root / "data.csv")
     (root / "escape.txt").symlink_to(outside)
     with pytest.warns(UserWarning, match="escape.txt: a symlink to outside the project"):
@@ -79,7 +72,7 @@ def test_symlinks_inside_are_packed_as_files_outside_are_left_out(tmp_path):
 
 # -- the bootstrap a job runs -------------------------------------------------------------
 def test_bootstrap_unpacks_points_trackbridge_at_the_run_and_reports_the_exit_code(tmp_path):
-    root = tree(tmp_path / "p", {"MLproject": "name: p\n", "data.txt": "payload\n"})
+    root = write_tree(tmp_path / "p", {"MLproject": "name: p\n", "data.txt": "payload\n"})
     archive = pack_project(root, tmp_path / "out")
     script = tmp_path / "boot.py"
     script.write_bytes(bootstrap.source())  # what a target uploads, run as a plain file
@@ -193,7 +186,7 @@ def test_targets_are_plugins_the_local_one_included():
 
 
 def test_target_options_are_checked(store, tmp_path):
-    project = tree(tmp_path / "p", {"MLproject": "name: p\nentry_points:\n  main:\n"
+    project = write_tree(tmp_path / "p", {"MLproject": "name: p\nentry_points:\n  main:\n"
                                                  "    command: \"echo hi\"\n"})
     run = CliRunner().invoke
     result = run(cli, ["run", str(project), "--on", "nowhere"])

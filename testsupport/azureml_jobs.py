@@ -24,7 +24,6 @@ import ipaddress
 import json
 import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 import requests
 from werkzeug.wrappers import Request, Response
 
-from .loopback import LoopbackService
+from .loopback import LoopbackService, stop_job_process
 
 COMPUTES = ("cpu-cluster",)
 _WS = re.compile(r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
@@ -117,7 +116,7 @@ class AzureMLJobs(LoopbackService):
 
     def stop(self) -> None:
         for job in self.jobs.values():
-            self._kill(job)
+            stop_job_process(job.proc)
         super().stop()
         self.session.close()
 
@@ -312,15 +311,4 @@ class AzureMLJobs(LoopbackService):
                 job.status = "Canceled"
                 return
             job.status = "CancelRequested"
-        threading.Thread(target=self._kill, args=(job,), daemon=True).start()
-
-    def _kill(self, job: AmlJob) -> None:
-        if job.proc is None or job.proc.poll() is not None:
-            return
-        try:
-            os.killpg(job.proc.pid, signal.SIGTERM)
-            job.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(job.proc.pid, signal.SIGKILL)
+        threading.Thread(target=stop_job_process, args=(job.proc,), daemon=True).start()

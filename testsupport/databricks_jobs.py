@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from pathlib import Path
 import requests
 from werkzeug.wrappers import Request, Response
 
-from .loopback import LoopbackService
+from .loopback import LoopbackService, stop_job_process
 
 USER = "tester@example.com"
 CLUSTER_ID = "0101-000000-standin"
@@ -93,7 +92,7 @@ class DatabricksJobs(LoopbackService):
 
     def stop(self) -> None:
         for run in self.runs.values():
-            self._kill(run)
+            stop_job_process(run.proc)
         super().stop()
         self.session.close()
 
@@ -240,15 +239,4 @@ class DatabricksJobs(LoopbackService):
             if run.proc is None:  # not started: it never will
                 run.life_cycle, run.result, run.message = "TERMINATED", "CANCELED", "cancelled"
                 return
-        threading.Thread(target=self._kill, args=(run,), daemon=True).start()
-
-    def _kill(self, run: JobRun) -> None:
-        if run.proc is None or run.proc.poll() is not None:
-            return
-        try:
-            os.killpg(run.proc.pid, signal.SIGTERM)
-            run.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(run.proc.pid, signal.SIGKILL)
+        threading.Thread(target=stop_job_process, args=(run.proc,), daemon=True).start()

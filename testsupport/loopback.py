@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import ssl
+import subprocess
 import threading
 
 from werkzeug.serving import make_server
@@ -31,3 +34,16 @@ class LoopbackService:
     @property
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self._server.server_port}"
+
+
+def stop_job_process(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
+    """Stop a job's process group as a platform does: SIGTERM, then SIGKILL after ``grace``."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -3,6 +3,7 @@ logs a param and three metric points, prints, optionally sleeps, and exits with 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 TRAIN = """\
@@ -48,3 +49,12 @@ def write_project(directory: Path) -> Path:
     (directory / "MLproject").write_text(MLPROJECT)
     (directory / "train.py").write_text(TRAIN)
     return directory
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write each ``relative path: text`` (dedented) under ``root``."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root

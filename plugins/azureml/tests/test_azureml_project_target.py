@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import textwrap
 from importlib.metadata import version
 from urllib.parse import unquote, urlsplit
 
@@ -17,6 +16,7 @@ import responses
 import yaml
 from trackbridge_azureml.target import AzureMLTarget, job_status
 
+from testsupport.remote_project import write_tree
 from trackbridge.config import load_config
 from trackbridge.entities import FAILED, FINISHED, KILLED, RUNNING
 from trackbridge.errors import TrackbridgeError
@@ -62,11 +62,7 @@ def project(tmp_path):
         ".gitignore": "outputs/\n",
         "outputs/model.bin": "x",
     }
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+    return write_tree(root, files)
 
 
 @pytest.fixture
@@ -310,7 +306,8 @@ def test_unknown_compute_or_environment_fail_before_anything_is_sent(arm, projec
                        match=r"--on azureml: environment 'ghost@latest' does not exist"):
         job_for(make_target(tracking, tmp_path, environment="ghost@latest"), project, tracking)
     target = make_target(tracking, tmp_path)
-    with pytest.raises(TrackbridgeError, match=r"'data' is a path parameter: on Azure ML"):
+    with pytest.raises(TrackbridgeError, match=r"'data' is a path parameter: on azureml it must "
+                                               r"be a location the job reads"):
         plan_run(project, "withdata", params={"data": str(tmp_path)}, target=target)
     assert plan_run(project, "withdata", params={"data": "train.py"}, target=target).params == {
         "data": "train.py"}  # a project file travels with the project

@@ -10,7 +10,6 @@ import os
 import re
 import sys
 import tarfile
-import textwrap
 from importlib.metadata import version
 
 import pytest
@@ -20,6 +19,7 @@ from dbx_support import TOKEN
 from trackbridge_databricks.target import job_status
 from unit_support import HOST, calls_to, json_body
 
+from testsupport.remote_project import write_tree
 from trackbridge.config import load_config
 from trackbridge.entities import FAILED, FINISHED, KILLED, RUNNING
 from trackbridge.errors import TrackbridgeError
@@ -62,11 +62,7 @@ def project(tmp_path):
         ".git/HEAD": "ref: refs/heads/main\n",
         "tbruns/trackbridge.db": "store",
     }
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
+    return write_tree(root, files)
 
 
 @pytest.fixture
@@ -284,7 +280,8 @@ def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
     local = tmp_path / "local.csv"
     local.write_text("x")
     target = make_target(tracking, tmp_path)
-    with pytest.raises(TrackbridgeError, match=r"'data' is a path parameter: on Databricks it must"):
+    with pytest.raises(TrackbridgeError, match=r"'data' is a path parameter: on databricks it "
+                                               r"must be a location the cluster reads"):
         plan_run(project, params={"data": str(local)}, target=target)
     assert plan_run(project, params={"data": "/Volumes/c/s/v/in.csv"}, target=target).params[
         "data"] == "/Volumes/c/s/v/in.csv"

@@ -47,6 +47,10 @@ class RemoteTarget(Target):
     """A target whose command runs on a platform that logs to the tracking backend itself."""
 
     log_streams = ("stdout",)  # platforms interleave stdout and stderr in one log
+    #: How the platform's own locations start (``path`` parameters must be one of them) ...
+    path_prefixes: tuple[str, ...] = ()
+    #: ... said in the error for a local path, e.g. "the cluster reads (dbfs:/...)".
+    path_hint: str = ""
 
     def __init__(self, settings: Any, tracking: Config) -> None:
         self.settings = settings
@@ -55,6 +59,12 @@ class RemoteTarget(Target):
         self._tmp = tempfile.TemporaryDirectory(prefix=f"trackbridge-{self.name}-")
         self.archive: Archive | None = None
         self._sleep: Callable[[float], None] = time.sleep
+
+    def remote_path(self, name: str, value: str) -> str:
+        if value.startswith(self.path_prefixes):
+            return value
+        raise ValueError(f"{name!r} is a path parameter: on {self.name} it must be a location "
+                         f"{self.path_hint} or a relative path of a project file, got {value!r}")
 
     @property
     def backend(self) -> Any:

@@ -54,6 +54,8 @@ class AzureMLTarget(RemoteTarget):
     config_keys: ClassVar[frozenset[str]] = CONFIG_KEYS
     creates_run: ClassVar[bool] = True
     tracking_backends: ClassVar[tuple[str, ...]] = ("azureml",)
+    path_prefixes = ("azureml://", "https://", "wasbs://", "abfss://")
+    path_hint = "the job reads (azureml://..., https://...)"
 
     def __init__(self, settings: ComputeSettings, tracking: Config) -> None:
         super().__init__(settings, tracking)
@@ -98,13 +100,6 @@ class AzureMLTarget(RemoteTarget):
                                f"(`trackbridge doctor --config ...`)") from None
 
     # -- before anything is sent ----------------------------------------------------------
-    def remote_path(self, name: str, value: str) -> str:
-        if value.startswith(("azureml://", "https://", "wasbs://", "abfss://")):
-            return value
-        raise ValueError(f"{name!r} is a path parameter: on Azure ML it must be a location the "
-                         f"job reads (azureml://..., https://...) or a relative path of a project "
-                         f"file, got {value!r}")
-
     def check(self, plan: Any) -> None:
         s = self.settings
         if plan.project.env_kind == "conda_env" and not s.environment:

@@ -55,6 +55,8 @@ class DatabricksTarget(RemoteTarget):
     name: ClassVar[str] = "databricks"
     config_keys: ClassVar[frozenset[str]] = CONFIG_KEYS
     tracking_backends: ClassVar[tuple[str, ...]] = ("databricks",)
+    path_prefixes = ("dbfs:/", "/Volumes/")
+    path_hint = "the cluster reads (dbfs:/... or /Volumes/...)"
 
     def __init__(self, settings: ComputeSettings, tracking: Config) -> None:
         super().__init__(settings, tracking)
@@ -68,13 +70,6 @@ class DatabricksTarget(RemoteTarget):
         return self.backend.call(fn, what=what, safe=True)
 
     # -- before anything is sent ----------------------------------------------------------
-    def remote_path(self, name: str, value: str) -> str:
-        if value.startswith(("dbfs:/", "/Volumes/")):
-            return value
-        raise ValueError(f"{name!r} is a path parameter: on Databricks it must be a location the "
-                         f"cluster reads (dbfs:/... or /Volumes/...) or a relative path of a "
-                         f"project file, got {value!r}")
-
     def check(self, plan: Any) -> None:
         from trackbridge.projects.requirements import pinned, project_requirements
 
