@@ -88,6 +88,7 @@ class AmlJob:
         self.proc: subprocess.Popen | None = None
         self.cancelled = False
         self.mlflow_run_id: str | None = None
+        self.errors: list[str] = []  # what went wrong in the stand-in while it ran
 
 
 class AzureMLJobs(LoopbackService):
@@ -291,18 +292,25 @@ class AzureMLJobs(LoopbackService):
         while job.proc.poll() is None:
             self._upload_log(job, log_path)
             time.sleep(0.3)
-        self._upload_log(job, log_path)
         status = "Canceled" if job.cancelled else "Completed" if job.proc.returncode == 0 \
             else "Failed"
-        self._mlflow("POST", "runs/update", json={"run_id": job.mlflow_run_id,
-                                                  "status": _STATUS[status],
-                                                  "end_time": int(time.time() * 1000)})
-        job.status = status
+        try:
+            self._upload_log(job, log_path)
+            self._mlflow("POST", "runs/update", json={"run_id": job.mlflow_run_id,
+                                                      "status": _STATUS[status],
+                                                      "end_time": int(time.time() * 1000)})
+        except Exception as exc:  # the job still ends; the test sees what went wrong
+            job.errors.append(f"ending the run: {exc}")
+        finally:
+            job.status = status
 
     def _upload_log(self, job: AmlJob, log_path: Path) -> None:
         blob = f"ExperimentRun/dcid.{job.name}/user_logs/std_log.txt"
-        self.front.blobs.get_blob_client("azureml", blob).upload_blob(
-            log_path.read_bytes(), overwrite=True)
+        try:
+            self.front.blobs.get_blob_client("azureml", blob).upload_blob(
+                log_path.read_bytes(), overwrite=True)
+        except Exception as exc:  # a storage hiccup: the next upload carries the whole log
+            job.errors.append(f"uploading the log: {exc}")
 
     def _cancel(self, job: AmlJob) -> None:
         with self._lock:

@@ -136,7 +136,11 @@ def test_ctrl_c_cancels_the_job_and_kills_the_run(setup, arm, mlflow_server, azu
             time.sleep(0.1)
         assert job is not None, "the job did not start"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=90)
+        try:  # cancelling waits for the job to stop (at most the target's cancel_timeout)
+            _, err = proc.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"trackbridge run did not stop; job {job.status}, "
+                                 f"stand-in errors {job.errors}") from None
     finally:
         if proc.poll() is None:
             proc.kill()
