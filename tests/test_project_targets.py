@@ -222,3 +222,22 @@ def test_the_shipped_compute_configs_are_valid():
                         "resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w"}})
     assert open_target("azureml", aml, root / "azureml-compute.toml").settings.compute == \
         "cpu-cluster"
+
+
+def test_a_signal_is_counted_never_raised_and_cuts_a_sleep_short():
+    """Raising from the handler could strike inside a lock, an HTTP client or a queue and
+    break it ("release unlocked lock" was seen): signals only set a flag that waits check."""
+    import signal
+    import threading
+    import time
+
+    from trackbridge.projects.process import Interrupts
+
+    with Interrupts() as interrupts:
+        threading.Timer(0.2, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+        started = time.monotonic()
+        threading.Event().wait(0.6)  # a lock-based wait the signal lands in: it must not break
+        assert interrupts.signum == signal.SIGTERM and interrupts.count == 1
+        interrupts.sleep(30, lambda: interrupts.signum is not None)  # returns at once
+        interrupts.sleep(0.2, lambda: False)  # sleeps its time when not told to stop
+    assert 0.8 <= time.monotonic() - started < 5

@@ -231,7 +231,7 @@ def test_job_statuses_map_to_run_statuses(status, mapped):
 def test_logs_come_from_std_log_incrementally_and_cancel_is_sent(arm, project, tracking, tmp_path):
     ws = Workspace(arm)
     target = make_target(tracking, tmp_path)
-    target._sleep = lambda s: None
+    target.sleep = lambda s: None
     submission = target.submit(job_for(target, project, tracking))
     name = submission.run_id
     statuses = iter(["Running", "Running", "Failed"])

@@ -216,7 +216,7 @@ def test_logs_are_fetched_incrementally_and_the_exit_code_read_at_the_end(rsps, 
                                                                           tmp_path):
     mock_workspace(rsps, uploaded=True)
     target = make_target(tracking, tmp_path)
-    target._sleep = lambda s: None
+    target.sleep = lambda s: None
     submission = target.submit(job_for(target, project, tracking))
     rsps.replace(responses.GET, f"{JOBS}/get", json=run_page())
     rsps.add(responses.GET, f"{JOBS}/get", json=run_page())

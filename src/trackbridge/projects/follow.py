@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..entities import FAILED, FINISHED, KILLED
-from .process import Interrupted, Interrupts
+from .process import Interrupts
 from .targets import JobState, Submission, Target
 
 
@@ -49,30 +49,37 @@ class LogSinks:
 
 def follow(target: Target, submission: Submission, sinks: LogSinks,
            interrupts: Interrupts) -> tuple[JobState, int | None]:
-    """Poll until the job ends; (its final state, the signal that interrupted us or None)."""
-    try:
-        interrupts.arm()
-        state = _poll(target, submission, sinks)
-        interrupts.disarm()
+    """Poll until the job ends; (its final state, the signal that interrupted us or None).
+
+    A signal (also one received before following began) cancels the job; then polling goes
+    on until it ends, ``target.cancel_timeout`` passes or a second signal comes."""
+    interrupted: Callable[[], bool] = lambda: interrupts.signum is not None  # noqa: E731
+    target.sleep = lambda seconds: interrupts.sleep(seconds, interrupted)
+    state = _poll(target, submission, sinks, stop=interrupted)
+    if interrupts.signum is None:
         return state, None
-    except Interrupted as exc:
-        hurry: Callable[[], bool] = lambda: interrupts.count > 1  # noqa: E731
+    hurry: Callable[[], bool] = lambda: interrupts.count > 1  # noqa: E731
+    target.sleep = lambda seconds: interrupts.sleep(seconds, hurry)
+    if not state.terminal:
         target.cancel(submission, hurry)
-        return _poll(target, submission, sinks, deadline=time.monotonic() + target.cancel_timeout,
-                     hurry=hurry), exc.signum
+        state = _poll(target, submission, sinks, stop=hurry,
+                      deadline=time.monotonic() + target.cancel_timeout)
+        if not state.terminal:
+            state = JobState(KILLED, message=f"cancel requested; the job {submission.job_id} "
+                                             f"had not stopped yet ({state.message})")
+    return state, interrupts.signum
 
 
-def _poll(target: Target, submission: Submission, sinks: LogSinks, *,
-          deadline: float | None = None, hurry: Callable[[], bool] = lambda: False) -> JobState:
+def _poll(target: Target, submission: Submission, sinks: LogSinks, *, stop: Callable[[], bool],
+          deadline: float | None = None) -> JobState:
+    """Poll (intervals growing by half from the target's first to its last) until the job
+    ends, ``stop()`` or the deadline; the last state seen."""
     delay, most = target.poll_interval
     while True:
         state = target.wait(submission, delay)
         sinks.write(target.read_logs(submission))
-        if state.terminal:
+        if state.terminal or stop() or (deadline is not None and time.monotonic() > deadline):
             return state
-        if deadline is not None and (time.monotonic() > deadline or hurry()):
-            return JobState(KILLED, message=f"cancel requested; the job {submission.job_id} "
-                                            f"had not stopped yet ({state.message})")
         delay = min(most, delay * 1.5)
 
 

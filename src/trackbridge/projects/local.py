@@ -26,7 +26,8 @@ CONFIG_ENV = "TRACKBRIDGE_CONFIG"
 
 class LocalTarget(Target):
     name: ClassVar[str] = "local"
-    poll_interval: ClassVar[tuple[float, float]] = (0.5, 0.5)  # wait() returns on output anyway
+    #: wait() returns as soon as output arrives; the interval bounds how late Ctrl-C is seen
+    poll_interval: ClassVar[tuple[float, float]] = (0.1, 0.1)
 
     def __init__(self, grace: float = TERMINATE_GRACE_S,
                  echo: Callable[[str], None] = lambda message: None) -> None:

@@ -28,14 +28,6 @@ POLITE_WAIT_S = 5.0  # after SIGINT, how long a script gets to end its run befor
 _HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-class Interrupted(Exception):
-    """``trackbridge run`` got SIGINT or SIGTERM while the command ran."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 class LocalProcess:
     """A command started under ``bash -c`` in a session (process group) of its own.
 
@@ -141,13 +133,16 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 class Interrupts:
-    """While active, SIGINT/SIGTERM are counted; once armed, the first one raises
-    :class:`Interrupted` (also when it came before arming). Later ones only count."""
+    """While active, SIGINT and SIGTERM are counted, never raised: the handler runs between
+    any two bytecodes of the main thread, and an exception raised there (inside a lock, an
+    HTTP client, a queue) would leave it broken. Whoever waits checks :attr:`signum`, and
+    :meth:`sleep` wakes up early for it."""
+
+    SLICE = 0.05  # seconds between checks while sleeping
 
     def __init__(self) -> None:
         self.count = 0
-        self.signum: int | None = None
-        self._armed = False
+        self.signum: int | None = None  # the first signal received
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> Interrupts:
@@ -164,14 +159,12 @@ class Interrupts:
         self.count += 1
         if self.signum is None:
             self.signum = signum
-        if self._armed:
-            self._armed = False
-            raise Interrupted(signum)
 
-    def arm(self) -> None:
-        if self.signum is not None:
-            raise Interrupted(self.signum)
-        self._armed = True
-
-    def disarm(self) -> None:
-        self._armed = False
+    def sleep(self, seconds: float, until: Callable[[], bool]) -> None:
+        """Sleep ``seconds``, or less as soon as ``until()`` is true."""
+        deadline = time.monotonic() + seconds
+        while not until():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, self.SLICE))

@@ -9,8 +9,7 @@ that turns the platform's log snapshots into new output and finds the command's 
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,6 @@ class RemoteTarget(Target):
         self.poll_interval = (1.0, settings.poll_max_seconds)
         self._tmp = tempfile.TemporaryDirectory(prefix=f"trackbridge-{self.name}-")
         self.archive: Archive | None = None
-        self._sleep: Callable[[float], None] = time.sleep
 
     def remote_path(self, name: str, value: str) -> str:
         if value.startswith(self.path_prefixes):

@@ -18,6 +18,7 @@ message names the target, the setting and the fix, and holds no secret.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -93,6 +94,9 @@ class Target(ABC):
     cancel_timeout: ClassVar[float] = 120.0
     #: Tracking backends the job can log to (empty: any, the command runs here).
     tracking_backends: ClassVar[tuple[str, ...]] = ()
+    #: How :meth:`wait` sleeps between polls. While following a job the runner replaces it
+    #: with a sleep that returns at once on Ctrl-C, so use it rather than ``time.sleep``.
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any], tracking: Config) -> Target:

@@ -206,7 +206,7 @@ class AzureMLTarget(RemoteTarget):
 
     def wait(self, submission: Submission, timeout: float) -> JobState:
         state: _State = submission.state
-        self._sleep(timeout)
+        self.sleep(timeout)
         found = self._call(lambda: self.client.jobs.get(state.name), f"poll job {state.name}")
         status = str(getattr(found.status, "value", found.status) or "")
         self._fetch_logs(state)

@@ -203,7 +203,7 @@ class DatabricksTarget(RemoteTarget):
 
     def wait(self, submission: Submission, timeout: float) -> JobState:
         state: _State = submission.state
-        self._sleep(timeout)
+        self.sleep(timeout)
         client = self.backend.client
         run = self._call(lambda: client.jobs.get_run(state.run_id), "poll the job run")
         if run.tasks and run.tasks[0].run_id:
