@@ -355,3 +355,38 @@ def test_wheels_of_the_installed_code_are_uploaded_beside_the_project(rsps, proj
     assert all(re.fullmatch(rf"{UPLOAD}/wheels/[0-9a-f]{{16}}/[^/]+\.whl", w) for w in wheels)
     (env,) = json_body(calls_to(rsps, "/jobs/runs/submit")[0].request)["environments"]
     assert env["spec"]["dependencies"] == ["scikit-learn>=1.3", "numpy>=1.24", *wheels]
+
+
+def test_workspace_files_are_uploaded_with_mkdirs_and_import(rsps, project, tracking, tmp_path):
+    folder = "/Workspace/Users/me@example.com/tb"
+    rsps.add(responses.GET, f"{HOST}/api/2.0/preview/scim/v2/Me", json={"userName": "me"})
+    rsps.add(responses.GET, f"{HOST}/api/2.0/workspace/get-status", status=404,
+             json={"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "not found"})
+    rsps.add(responses.POST, f"{HOST}/api/2.0/workspace/mkdirs", json={})
+    rsps.add(responses.POST, f"{HOST}/api/2.0/workspace/import", json={})
+    rsps.add(responses.POST, f"{JOBS}/submit", json={"run_id": 42})
+    rsps.add(responses.GET, f"{JOBS}/get", json=run_page())
+    target = make_target(tracking, tmp_path, upload_to=folder)
+    target.submit(job_for(target, project, tracking))
+    mkdirs = {json_body(c.request)["path"] for c in calls_to(rsps, "/workspace/mkdirs")}
+    assert mkdirs == {f"{folder}/projects", f"{folder}/bootstrap"}
+    imports = [c.request for c in calls_to(rsps, "/workspace/import")]
+    assert len(imports) == 2
+    for request in imports:  # multipart: the path, format AUTO (a .py stays a file), overwrite
+        body = request.body if isinstance(request.body, bytes) else request.body.encode()
+        assert b'name="format"\r\n\r\nAUTO' in body and b'name="overwrite"\r\n\r\ntrue' in body
+    (task,) = json_body(calls_to(rsps, "/jobs/runs/submit")[0].request)["tasks"]
+    assert task["spark_python_task"]["python_file"].startswith(f"{folder}/bootstrap/bootstrap-")
+    assert task["spark_python_task"]["parameters"][1] == \
+        f"{folder}/projects/{target.archive.sha256}.tar.gz"
+
+
+def test_docker_and_conda_projects_are_refused_before_anything_is_sent(rsps, project, tracking,
+                                                                       tmp_path):
+    (project / "MLproject").write_text("name: d\ndocker_env:\n  image: python:3.11\n"
+                                       "entry_points:\n  main:\n    command: \"python train.py\"\n")
+    target = make_target(tracking, tmp_path)
+    with pytest.raises(TrackbridgeError, match=r"--on databricks: the project declares "
+                                               r"docker_env, which Databricks jobs cannot build"):
+        job_for(target, project, tracking)
+    assert sent_nothing(rsps) == []

@@ -74,6 +74,12 @@ class DatabricksTarget(RemoteTarget):
         from trackbridge.projects.requirements import pinned, project_requirements
 
         s = self.settings
+        if plan.project.env_kind in ("docker_env", "conda_env"):
+            raise ProjectError(
+                f"--on databricks: the project declares {plan.project.env_kind}, which Databricks "
+                f"jobs cannot build; declare python_env (python_env.yaml) or ship a "
+                f"requirements.txt (for a container, set docker_image in new_cluster and drop "
+                f"{plan.project.env_kind} from MLproject)")
         if s.new_cluster is not None:
             check_new_cluster(s.new_cluster)
         self.pack(plan)
