@@ -35,4 +35,4 @@ def main() -> None:
     cli(prog_name="trackbridge")
 
 
-from . import info, models, project, runs, sync  # noqa: E402,F401  (each module adds its commands to `cli`)
+from . import info, models, project, runs, serving, sync  # noqa: E402,F401  (each module adds its commands)
