@@ -62,9 +62,11 @@ def _accepts_params(model: Any) -> bool:
     import inspect
 
     try:
-        return "params" in inspect.signature(model.predict).parameters
+        found = inspect.signature(model.predict).parameters.get("params")
     except (TypeError, ValueError, AttributeError):
         return False
+    # a named argument, not sklearn's ``**params`` (metadata routing to the steps)
+    return found is not None and found.kind in (found.POSITIONAL_OR_KEYWORD, found.KEYWORD_ONLY)
 
 
 def load_model_dir(path: str | os.PathLike[str], *, allow_pickle: bool = False,
