@@ -35,4 +35,4 @@ def main() -> None:
     cli(prog_name="trackbridge")
 
 
-from . import info, models, project, runs, serving, sync  # noqa: E402,F401  (each module adds its commands)
+from . import deploy, info, models, project, runs, serving, sync  # noqa: E402,F401,I001  (each adds its commands)
