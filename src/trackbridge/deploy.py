@@ -67,8 +67,16 @@ class DeploySource:
     #: set for ``runs:/`` URIs: the logged model (``run_id`` is the platform's run, or None
     #: when the run was not synced)
     run: ModelSource | None
-    #: the ``signature`` table of the model's ``MLmodel`` (None: the model has none)
-    signature: Mapping[str, Any] | None
+    #: writes the model directory into a directory and returns it (from the local store when
+    #: it has the files, else from the platform)
+    fetch: Callable[[Path], Path]
+
+    def signature(self) -> Mapping[str, Any] | None:
+        """The ``signature`` table of the model's ``MLmodel`` (None: it has none)."""
+        from .models.saving import read_mlmodel
+
+        with tempfile.TemporaryDirectory(prefix="trackbridge-deploy-") as tmp:
+            return read_mlmodel(self.fetch(Path(tmp))).get("signature")
 
 
 class DeployTarget(ABC):
@@ -158,23 +166,15 @@ def resolve_deploy_source(uri: str, config: Any) -> DeploySource:
     from .models.uris import RegistryUri, RunModelUri, parse_model_uri
 
     ref = parse_model_uri(uri)
-    with tempfile.TemporaryDirectory(prefix="trackbridge-deploy-") as tmp:
-        if isinstance(ref, RunModelUri):
-            source = resolve_source(ref, config)[1]
-            return DeploySource(uri, None, source, _signature(source.fetch(Path(tmp))))
-        if isinstance(ref, RegistryUri):
-            registry = _registry(config)
-            version = registry.get_version(ref.name, version=ref.version, alias=ref.alias)
-            return DeploySource(uri, version, None,
-                                _signature(registry.download(version, Path(tmp))))
+    if isinstance(ref, RunModelUri):
+        source = resolve_source(ref, config)[1]
+        return DeploySource(uri, None, source, source.fetch)
+    if isinstance(ref, RegistryUri):
+        registry = _registry(config)
+        version = registry.get_version(ref.name, version=ref.version, alias=ref.alias)
+        return DeploySource(uri, version, None, lambda dst: registry.download(version, dst))
     raise ValidationError(f"deploy needs a runs:/<run id>/<path> or models:/<name>/<version> URI "
                           f"(the platform must be able to read the model), got the directory {uri}")
-
-
-def _signature(model_dir: Path) -> Mapping[str, Any] | None:
-    from .models.saving import read_mlmodel
-
-    return read_mlmodel(model_dir).get("signature")
 
 
 # -- payloads -------------------------------------------------------------------------------------
