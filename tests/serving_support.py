@@ -103,7 +103,9 @@ def mlflow_scoring_server(model: Path, log_dir: Path) -> Iterator[Server]:
     """``mlflow models serve -m MODEL --env-manager local`` on a free loopback port."""
     port = free_port()
     log = log_dir / f"mlflow-serve-{port}.log"
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+           # it runs `uvicorn` by name: the one of this interpreter's environment
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--port", str(port),
            "--host", HOST, "--env-manager", "local"]
     proc = start_group(cmd, log, env=env)
