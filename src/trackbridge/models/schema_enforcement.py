@@ -130,6 +130,9 @@ def _enforce_columns(frame: Any, schema: Sequence[Mapping[str, Any]]) -> Any:
                       stacklevel=4)
     converted = {s["name"]: _convert(s["name"], frame[present[s["name"]]], s["type"], schema)
                  for s in schema if s["name"] in present}
+    if list(frame.columns) == list(converted) and \
+            all(converted[c] is frame[c] or converted[c].dtype == frame[c].dtype for c in converted):
+        return frame  # already right: no copy (the common case, and the server's hot path)
     return pd.DataFrame(converted, index=frame.index)
 
 

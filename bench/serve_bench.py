@@ -1,0 +1,136 @@
+"""Scoring-server benchmark: one scikit-learn pipeline saved once, served by
+``trackbridge models serve`` and by ``mlflow models serve --env-manager local`` in the same
+run, one server at a time, the same client (``http.client``, one keep-alive connection):
+
+* cold start: process start -> first ``/ping`` 200;
+* latency of 1-row JSON requests (``dataframe_split``): p50 and p99;
+* throughput of 100-row requests: rows/s.
+
+Each round starts both servers afresh (alternating which goes first); the table shows the
+median over rounds and the min-max spread.
+
+    .venv/bin/python bench/serve_bench.py [--rounds 3] [--requests 1000] [--batches 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from serving_support import churn_data, save_churn  # noqa: E402
+
+from testsupport.servers import HOST, free_port, start_group, stop_group  # noqa: E402
+
+
+def command(kind: str, model: Path, port: int) -> list[str]:
+    if kind == "trackbridge":
+        return [sys.executable, "-m", "trackbridge", "models", "serve", str(model), "--port",
+                str(port)]
+    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--port", str(port),
+            "--host", HOST, "--env-manager", "local"]
+
+
+def cold_start(kind: str, model: Path, log: Path):
+    port = free_port()
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start = time.perf_counter()
+    proc = start_group(command(kind, model, port), log, env=env)
+    while True:
+        try:
+            conn = http.client.HTTPConnection(HOST, port, timeout=5)
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                return proc, port, time.perf_counter() - start
+        except OSError:
+            pass
+        if proc.poll() is not None or time.perf_counter() - start > 180:
+            raise RuntimeError(f"{kind} did not start; see {log}")
+        time.sleep(0.02)
+
+
+def post(conn: http.client.HTTPConnection, body: bytes) -> bytes:
+    conn.request("POST", "/invocations", body=body, headers={"Content-Type": "application/json"})
+    answer = conn.getresponse()
+    data = answer.read()
+    if answer.status != 200:
+        raise RuntimeError(f"HTTP {answer.status}: {data[:300]!r}")
+    return data
+
+
+def split(X) -> bytes:
+    return json.dumps({"dataframe_split": {"columns": list(X.columns),
+                                           "data": X.values.tolist()}}).encode()
+
+
+def measure(port: int, X, requests: int, batches: int) -> dict[str, float]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    one, hundred = split(X.head(1)), split(X.head(100))
+    for _ in range(50):  # warm up
+        post(conn, one)
+        post(conn, hundred)
+    times = []
+    for i in range(requests):
+        body = split(X.iloc[[i % len(X)]]) if i % 50 == 0 else one
+        start = time.perf_counter()
+        post(conn, body)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    start = time.perf_counter()
+    for _ in range(batches):
+        post(conn, hundred)
+    elapsed = time.perf_counter() - start
+    return {"p50_ms": times[len(times) // 2] * 1000, "p99_ms": times[int(len(times) * 0.99)] * 1000,
+            "rows_per_s": batches * 100 / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--batches", type=int, default=300)
+    args = parser.parse_args()
+    results: dict[str, list[dict[str, float]]] = {"trackbridge": [], "mlflow": []}
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        root = Path(tmp)
+        _, _, model = save_churn(root / "model")
+        X, _ = churn_data(200)
+        for r in range(args.rounds):
+            order = ["trackbridge", "mlflow"] if r % 2 == 0 else ["mlflow", "trackbridge"]
+            for kind in order:
+                proc, port, cold = cold_start(kind, model, root / f"{kind}-{r}.log")
+                try:
+                    found = measure(port, X, args.requests, args.batches)
+                finally:
+                    stop_group(proc)
+                found["cold_start_s"] = cold
+                results[kind].append(found)
+                print(f"round {r + 1} {kind}: " + ", ".join(f"{k} {v:.3g}" for k, v in found.items()),
+                      flush=True)
+    print()
+    print(f"| metric (median of {args.rounds}, min-max) | trackbridge | MLflow | ratio |")
+    print("| --- | --- | --- | --- |")
+    for key, better in (("p50_ms", "lower"), ("p99_ms", "lower"), ("rows_per_s", "higher"),
+                        ("cold_start_s", "lower")):
+        cells = []
+        for kind in ("trackbridge", "mlflow"):
+            values = [x[key] for x in results[kind]]
+            cells.append((statistics.median(values), min(values), max(values)))
+        ratio = cells[1][0] / cells[0][0] if better == "lower" else cells[0][0] / cells[1][0]
+        print(f"| {key} | " + " | ".join(f"{m:.4g} ({lo:.4g}-{hi:.4g})" for m, lo, hi in cells)
+              + f" | {ratio:.2f}x {'faster' if key != 'rows_per_s' else 'more'} |")
+
+
+if __name__ == "__main__":
+    main()
