@@ -248,3 +248,14 @@ def test_the_cli_deploys_and_queries_with_json(rsps, config, tmp_path):
                                       str(request), "--to", str(path)])
     assert json.loads(result.output) == {"predictions": [0.5]}
     assert TOKEN not in result.output
+
+
+def test_an_unknown_serving_key_is_named(monkeypatch):
+    from trackbridge_databricks.serving import DatabricksServingTarget
+
+    from trackbridge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown key.*'workload' in \\[databricks.serving\\]"):
+        DatabricksServingTarget(None, {"workload": "Small"})
+    with pytest.raises(ConfigError, match="model_name must be a Unity Catalog name"):
+        DatabricksServingTarget(None, {"model_name": "churn"})
