@@ -79,15 +79,36 @@ class DeploySource:
             return read_mlmodel(self.fetch(Path(tmp))).get("signature")
 
 
+#: keys every ``[<backend>.serving]`` table takes (targets add their own in ``settings_keys``)
+COMMON_SETTINGS: dict[str, type | tuple[type, ...]] = {
+    "model_name": str, "timeout_minutes": (int, float), "poll_seconds": (int, float)}
+
+
 class DeployTarget(ABC):
     """Serving endpoints of one platform. Built with the configured backend instance and the
-    ``[<backend>.serving]`` table; messages name the endpoint and the platform, never a secret."""
+    ``[<backend>.serving]`` table; messages name the endpoint and the platform, never a secret.
+
+    The constructor checks the table (:data:`COMMON_SETTINGS` plus ``settings_keys``) into
+    :attr:`settings` and sets ``model_name`` (what to register a ``runs:/`` model as),
+    ``timeout`` and ``poll_seconds`` (of the wait loop) and ``clock`` (tests replace it).
+    """
 
     #: the ``Backend.name`` this target deploys to
     backend_name: ClassVar[str] = ""
+    #: the platform's own keys of ``[<backend>.serving]``: name -> accepted type(s)
+    settings_keys: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
+    default_timeout_minutes: ClassVar[float] = 30.0
+    default_poll_seconds: ClassVar[float] = 10.0
 
     def __init__(self, backend: Backend, settings: Mapping[str, Any]) -> None:
         self.backend = backend
+        self.settings = check_settings(settings, {**COMMON_SETTINGS, **self.settings_keys},
+                                       f"{self.backend_name}.serving")
+        self.model_name: str | None = self.settings.get("model_name")
+        self.timeout = float(self.settings.get("timeout_minutes",
+                                               self.default_timeout_minutes)) * 60
+        self.poll_seconds = float(self.settings.get("poll_seconds", self.default_poll_seconds))
+        self.clock: Callable[[], float] = time.monotonic
 
     def describe(self) -> str:
         return f"serving endpoints of the {self.backend.describe()}"
@@ -231,6 +252,12 @@ def wait_for(poll: Callable[[], tuple[bool, str]], *, what: str, timeout: float,
                               f"{state}); it may finish later: check it with `trackbridge models "
                               f"endpoints show`")
         sleep(interval)
+
+
+def log_tail(text: str | None, lines: int = 50) -> str:
+    """The last ``lines`` lines of a platform's log, indented for an error message."""
+    kept = (text or "").strip().splitlines()[-lines:]
+    return "\n".join(f"    {line}" for line in kept) or "    (empty)"
 
 
 def normalize_predictions(answer: Any) -> dict[str, Any]:

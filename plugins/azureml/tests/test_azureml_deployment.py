@@ -68,15 +68,21 @@ def model_version(arm, version=2):
             json=version_resource("churn", version, "azureml://jobs/r/outputs/artifacts/paths/model/"))
 
 
+def blue_serves(arm):
+    """Version 2 of churn is registered; deployment blue (version 1) has all the traffic."""
+    model_version(arm)
+    arm.add(responses.GET, EP, json=endpoint_json({"blue": 100}))
+    arm.add(responses.GET, f"{EP}/deployments",
+            json={"value": [deployment_json("blue", "Succeeded", 1)]})
+
+
 def calls(arm, method, suffix=""):
     return [c for c in arm.calls if c.request.method == method
             and c.request.url.split("?")[0].endswith(suffix)]
 
 
 def test_blue_green_new_deployment_gets_traffic_only_once_healthy(arm, target, config):
-    model_version(arm)
-    arm.add(responses.GET, EP, json=endpoint_json({"blue": 100}))
-    arm.add(responses.GET, f"{EP}/deployments", json={"value": [deployment_json("blue", "Succeeded", 1)]})
+    blue_serves(arm)
     arm.add(responses.PUT, f"{EP}/deployments/green", json=deployment_json("green", "Creating"))
     for state in ("Creating", "Updating", "Succeeded"):
         arm.add(responses.GET, f"{EP}/deployments/green", json=deployment_json("green", state))
@@ -103,9 +109,7 @@ def test_blue_green_new_deployment_gets_traffic_only_once_healthy(arm, target, c
 
 
 def test_partial_traffic_keeps_the_old_deployment(arm, target, config):
-    model_version(arm)
-    arm.add(responses.GET, EP, json=endpoint_json({"blue": 100}))
-    arm.add(responses.GET, f"{EP}/deployments", json={"value": [deployment_json("blue", "Succeeded", 1)]})
+    blue_serves(arm)
     arm.add(responses.PUT, f"{EP}/deployments/green", json=deployment_json("green", "Succeeded"))
     arm.add(responses.GET, f"{EP}/deployments/green", json=deployment_json("green", "Succeeded"))
     arm.add(responses.PUT, EP, json=endpoint_json({"green": 20, "blue": 80}))
@@ -117,9 +121,7 @@ def test_partial_traffic_keeps_the_old_deployment(arm, target, config):
 
 
 def test_a_failed_deployment_shows_its_logs_and_moves_no_traffic(arm, target, config):
-    model_version(arm)
-    arm.add(responses.GET, EP, json=endpoint_json({"blue": 100}))
-    arm.add(responses.GET, f"{EP}/deployments", json={"value": [deployment_json("blue", "Succeeded", 1)]})
+    blue_serves(arm)
     arm.add(responses.PUT, f"{EP}/deployments/green", json=deployment_json("green", "Creating"))
     arm.add(responses.GET, f"{EP}/deployments/green", json=deployment_json("green", "Failed"))
     arm.add(responses.POST, f"{EP}/deployments/green/getLogs",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,7 +26,7 @@ from trackbridge.deploy import (
     DeployTarget,
     Endpoint,
     Progress,
-    check_settings,
+    log_tail,
     normalize_predictions,
     to_split,
     wait_for,
@@ -39,26 +38,22 @@ from .registry import AzureMLModelRegistry
 if TYPE_CHECKING:
     from .backend import AzureMLBackend
 
-SETTINGS = {"model_name": str, "instance_type": str, "instance_count": int,
-            "timeout_minutes": (int, float), "poll_seconds": (int, float)}
 COLORS = ("blue", "green")
 LOG_LINES = 60
 
 
 class AzureMLEndpointTarget(DeployTarget):
     backend_name: ClassVar[str] = "azureml"
+    settings_keys: ClassVar[Mapping[str, Any]] = {"instance_type": str, "instance_count": int}
+    default_timeout_minutes: ClassVar[float] = 60.0
+    default_poll_seconds: ClassVar[float] = 15.0
     backend: AzureMLBackend
 
     def __init__(self, backend: AzureMLBackend, settings: Mapping[str, Any]) -> None:
         super().__init__(backend, settings)
-        s = check_settings(settings, SETTINGS, "azureml.serving")
-        self.model_name: str | None = s.get("model_name")
-        self.instance_type = s.get("instance_type", "Standard_DS3_v2")
-        self.instance_count = s.get("instance_count", 1)
-        self.timeout = float(s.get("timeout_minutes", 60)) * 60
-        self.poll_seconds = float(s.get("poll_seconds", 15))
+        self.instance_type = self.settings.get("instance_type", "Standard_DS3_v2")
+        self.instance_count = self.settings.get("instance_count", 1)
         self.registry = AzureMLModelRegistry(backend)
-        self.clock = time.monotonic
 
     @property
     def _ml(self) -> Any:
@@ -162,9 +157,7 @@ class AzureMLEndpointTarget(DeployTarget):
                                                         lines=LOG_LINES)
         except Exception as exc:  # logs are a courtesy: never hide the failure itself
             text = f"(could not fetch them: {exc})"
-        lines = (text or "").strip().splitlines()[-LOG_LINES:]
-        return f"\n  container logs of {name}:\n" + ("\n".join(f"    {x}" for x in lines)
-                                                     or "    (empty)")
+        return f"\n  container logs of {name}:\n{log_tail(text, LOG_LINES)}"
 
     def _move_traffic(self, endpoint: str, new: str, percent: int, progress: Progress) -> None:
         ep = self._call(lambda: self._ml.online_endpoints.get(endpoint),

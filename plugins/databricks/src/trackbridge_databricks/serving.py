@@ -23,7 +23,7 @@ from trackbridge.deploy import (
     DeployTarget,
     Endpoint,
     Progress,
-    check_settings,
+    log_tail,
     wait_for,
 )
 from trackbridge.errors import ConfigError, NotFoundError
@@ -34,33 +34,25 @@ from .registry import DatabricksModelRegistry, is_unity_catalog
 if TYPE_CHECKING:
     from .backend import DatabricksBackend
 
-SETTINGS = {"model_name": str, "workload_size": str, "workload_type": str, "scale_to_zero": bool,
-            "timeout_minutes": (int, float), "poll_seconds": (int, float)}
 LOG_LINES = 40
-
-
-def _tail(text: str | None, lines: int = LOG_LINES) -> str:
-    kept = (text or "").strip().splitlines()[-lines:]
-    return "\n".join(f"    {line}" for line in kept) or "    (empty)"
 
 
 class DatabricksServingTarget(DeployTarget):
     backend_name: ClassVar[str] = "databricks"
+    settings_keys: ClassVar[Mapping[str, Any]] = {
+        "workload_size": str, "workload_type": str, "scale_to_zero": bool}
     backend: DatabricksBackend
 
     def __init__(self, backend: DatabricksBackend, settings: Mapping[str, Any]) -> None:
         super().__init__(backend, settings)
-        s = check_settings(settings, SETTINGS, "databricks.serving")
-        self.model_name: str | None = s.get("model_name")
+        s = self.settings
         if self.model_name is not None and not is_unity_catalog(self.model_name):
             raise ConfigError(f"[databricks.serving] model_name must be a Unity Catalog name "
                               f"catalog.schema.model, got {self.model_name!r}")
         self.workload_size = s.get("workload_size", "Small")
         self.workload_type = s.get("workload_type")
         self.scale_to_zero = s.get("scale_to_zero", True)
-        self.timeout = float(s.get("timeout_minutes", 30)) * 60
-        self.poll_seconds = float(s.get("poll_seconds", 10))
-        self.sleep, self.clock = time.sleep, time.monotonic  # tests replace both
+        self.sleep = time.sleep  # tests replace it (and clock)
 
     @property
     def _api(self) -> Any:
@@ -164,7 +156,7 @@ class DatabricksServingTarget(DeployTarget):
                                       f"get {kind} of {served}").logs
                 except Exception as exc:  # logs are a courtesy: never hide the failure itself
                     text = f"(could not fetch them: {exc})"
-                parts.append(f"\n  {kind} of served model {served}:\n{_tail(text)}")
+                parts.append(f"\n  {kind} of served model {served}:\n{log_tail(text, LOG_LINES)}")
         return "".join(parts)
 
     # -- reads, query, delete ---------------------------------------------------------------
