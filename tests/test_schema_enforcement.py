@@ -110,3 +110,12 @@ def test_tensor_specs_check_dimensions_and_dtype(tmp_path):
         loaded.predict(X.astype("float32"))
     frame_input = pd.DataFrame(X)
     np.testing.assert_allclose(loaded.predict(frame_input), model.predict(X))
+
+
+def test_a_plain_list_is_checked_but_given_to_the_model_as_it_is():
+    schema = [{"type": "double", "required": True}]
+    values = [0.2, 1, 3.5]
+    assert enforce_schema(values, schema) is values
+    with pytest.raises(SchemaEnforcementError, match="column 0. Can not safely convert object to "
+                                                     "double"):
+        enforce_schema([0.2, "x"], schema)

@@ -8,7 +8,10 @@ Column schemas (``[{"name": "age", "type": "double", "required": true}, ...]``):
 * safe conversions are applied: integer -> long / double (and to a wider integer), float ->
   double, object -> string, datetime64 of any unit -> datetime; anything else is an error
   naming the column and both types;
-* the result is a DataFrame with the signature's columns in the signature's order.
+* the result is a DataFrame with the signature's columns in the signature's order (dicts
+  and lists of records become one); a plain list (of values or of rows) is checked the same
+  way but handed to the model as it was given, so a ``python_function`` model written for
+  lists keeps receiving lists.
 
 A signature without names checks the number of columns and converts them by position.
 Tensor schemas (``[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 4]}}]``)
@@ -80,7 +83,10 @@ def enforce_schema(data: Any, schema: Sequence[Mapping[str, Any]] | None) -> Any
         return data
     if is_tensor_schema(schema):
         return _enforce_tensors(data, schema)
-    return _enforce_columns(_as_frame(data, schema), schema)
+    checked = _enforce_columns(_as_frame(data, schema), schema)
+    if isinstance(data, (list, tuple)) and not any(isinstance(r, Mapping) for r in data):
+        return data  # a plain list is checked, then given to the model as the caller made it
+    return checked
 
 
 # -- columns ------------------------------------------------------------------------------
