@@ -1,6 +1,10 @@
-"""Scoring-server benchmark: one scikit-learn pipeline saved once, served by
-``trackbridge models serve`` and by ``mlflow models serve --env-manager local`` in the same
-run, one server at a time, the same client (``http.client``, one keep-alive connection):
+"""Scoring-server benchmark: a scikit-learn model logged once with ``run.log_model``, served
+by ``trackbridge models serve runs:/<id>/model`` and by ``mlflow models serve --env-manager
+local`` (of the same logged directory) in the same run, one server at a time, the same client
+(``http.client``, one keep-alive connection). Two models: ``pipeline`` (a ColumnTransformer
+with scaling and one-hot encoding, then a logistic regression: predict itself costs
+milliseconds) and ``linear`` (scaling + logistic regression on 4 numeric columns: the
+server's own cost dominates). For each:
 
 * cold start: process start -> first ``/ping`` 200;
 * latency of 1-row JSON requests (``dataframe_split``): p50 and p99;
@@ -10,6 +14,7 @@ Each round starts both servers afresh (alternating which goes first); the table 
 median over rounds and the min-max spread.
 
     .venv/bin/python bench/serve_bench.py [--rounds 3] [--requests 1000] [--batches 300]
+        [--model pipeline --model linear]
 """
 
 from __future__ import annotations
@@ -28,20 +33,46 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from serving_support import churn_data, save_churn  # noqa: E402
+from serving_support import churn_data, churn_pipeline  # noqa: E402
 
 from testsupport.servers import HOST, free_port, start_group, stop_group  # noqa: E402
 
 
-def command(kind: str, model: Path, port: int) -> list[str]:
+def linear_model():
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = pd.DataFrame(np.random.default_rng(1).normal(size=(200, 4)), columns=list("abcd"))
+    return make_pipeline(StandardScaler(), LogisticRegression()).fit(X, X["a"] > 0), X
+
+
+def log_once(kind: str, root: Path):
+    """(model, data, runs:/ URI, config, the logged directory as MLflow reads it)."""
+    import trackbridge as tb
+
+    model, X = churn_pipeline() if kind == "pipeline" else linear_model()
+    config = {"local": {"path": str(root / "tbruns")}}
+    with tb.start_run(experiment="serve-bench", config=config) as run:
+        info = run.log_model(model, input_example=X.head(3))
+    directory = tb.download_artifacts(run.id, "model", root / f"{kind}-logged", config=config)
+    if kind == "pipeline":
+        X, _ = churn_data(200)
+    return X, info.model_uri, root / "tb.toml", directory
+
+
+def command(kind: str, model: tuple[str, Path, Path], port: int) -> list[str]:
+    uri, config, directory = model
     if kind == "trackbridge":
-        return [sys.executable, "-m", "trackbridge", "models", "serve", str(model), "--port",
-                str(port)]
-    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model), "--port", str(port),
-            "--host", HOST, "--env-manager", "local"]
+        return [sys.executable, "-m", "trackbridge", "models", "serve", uri, "--port", str(port),
+                "--config", str(config)]
+    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(directory), "--port",
+            str(port), "--host", HOST, "--env-manager", "local"]
 
 
-def cold_start(kind: str, model: Path, log: Path):
+def cold_start(kind: str, model: tuple[str, Path, Path], log: Path):
     port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -100,26 +131,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--model", action="append", choices=["pipeline", "linear"])
     args = parser.parse_args()
+    for name in args.model or ["pipeline", "linear"]:
+        with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+            root = Path(tmp)
+            X, uri, config, directory = log_once(name, root)
+            config.write_text(f'[local]\npath = "{root / "tbruns"}"\n')
+            results = run_rounds((uri, config, directory), X, root, args)
+        report(name, results, args.rounds)
+
+
+def run_rounds(model, X, root: Path, args) -> dict[str, list[dict[str, float]]]:
     results: dict[str, list[dict[str, float]]] = {"trackbridge": [], "mlflow": []}
-    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
-        root = Path(tmp)
-        _, _, model = save_churn(root / "model")
-        X, _ = churn_data(200)
-        for r in range(args.rounds):
-            order = ["trackbridge", "mlflow"] if r % 2 == 0 else ["mlflow", "trackbridge"]
-            for kind in order:
-                proc, port, cold = cold_start(kind, model, root / f"{kind}-{r}.log")
-                try:
-                    found = measure(port, X, args.requests, args.batches)
-                finally:
-                    stop_group(proc)
-                found["cold_start_s"] = cold
-                results[kind].append(found)
-                print(f"round {r + 1} {kind}: " + ", ".join(f"{k} {v:.3g}" for k, v in found.items()),
-                      flush=True)
-    print()
-    print(f"| metric (median of {args.rounds}, min-max) | trackbridge | MLflow | ratio |")
+    for r in range(args.rounds):
+        order = ["trackbridge", "mlflow"] if r % 2 == 0 else ["mlflow", "trackbridge"]
+        for kind in order:
+            proc, port, cold = cold_start(kind, model, root / f"{kind}-{r}.log")
+            try:
+                found = measure(port, X, args.requests, args.batches)
+            finally:
+                stop_group(proc)
+            found["cold_start_s"] = cold
+            results[kind].append(found)
+            print(f"round {r + 1} {kind}: " + ", ".join(f"{k} {v:.3g}" for k, v in found.items()),
+                  flush=True)
+    return results
+
+
+def report(name: str, results: dict[str, list[dict[str, float]]], rounds: int) -> None:
+    print(f"\nmodel {name}\n| metric (median of {rounds}, min-max) | trackbridge | MLflow | ratio |")
     print("| --- | --- | --- | --- |")
     for key, better in (("p50_ms", "lower"), ("p99_ms", "lower"), ("rows_per_s", "higher"),
                         ("cold_start_s", "lower")):
@@ -129,7 +170,7 @@ def main() -> None:
             cells.append((statistics.median(values), min(values), max(values)))
         ratio = cells[1][0] / cells[0][0] if better == "lower" else cells[0][0] / cells[1][0]
         print(f"| {key} | " + " | ".join(f"{m:.4g} ({lo:.4g}-{hi:.4g})" for m, lo, hi in cells)
-              + f" | {ratio:.2f}x {'faster' if key != 'rows_per_s' else 'more'} |")
+              + f" | {ratio:.2f}x {'faster' if key != 'rows_per_s' else 'more'} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ def _enforce_columns(frame: Any, schema: Sequence[Mapping[str, Any]]) -> Any:
         converted = {c: _convert(c, frame[c], spec["type"], schema)
                      for c, spec in zip(columns, schema)}
         return pd.DataFrame(converted, index=frame.index)
+    if _conforms(frame, schema):
+        return frame  # the common case (and the server's hot path): nothing to convert or drop
     present = {str(c): c for c in frame.columns}
     missing = [s["name"] for s in schema if s.get("required", True) and s["name"] not in present]
     if missing:
@@ -136,10 +138,26 @@ def _enforce_columns(frame: Any, schema: Sequence[Mapping[str, Any]]) -> Any:
                       stacklevel=4)
     converted = {s["name"]: _convert(s["name"], frame[present[s["name"]]], s["type"], schema)
                  for s in schema if s["name"] in present}
-    if list(frame.columns) == list(converted) and \
-            all(converted[c] is frame[c] or converted[c].dtype == frame[c].dtype for c in converted):
-        return frame  # already right: no copy (the common case, and the server's hot path)
     return pd.DataFrame(converted, index=frame.index)
+
+
+def _conforms(frame: Any, schema: Sequence[Mapping[str, Any]]) -> bool:
+    """True when ``frame`` has exactly the signature's columns, in order, each already of its
+    type (strings as object / str columns): enforcing would change nothing."""
+    import numpy as np
+    import pandas as pd
+
+    if list(frame.columns) != [s["name"] for s in schema]:
+        return False
+    for spec, dtype in zip(schema, frame.dtypes):
+        type_name = spec["type"]
+        if type_name == "string":
+            if not (dtype.kind == "O" or isinstance(dtype, pd.StringDtype)):
+                return False
+        elif type_name not in NUMPY_TYPES or type_name == "binary" or \
+                dtype != np.dtype(NUMPY_TYPES[type_name]):
+            return False
+    return True
 
 
 def _convert(name: Any, values: Any, type_name: str, schema: Sequence[Mapping[str, Any]]) -> Any:

@@ -105,7 +105,7 @@ def parse_document(document: Mapping[str, Any],
     key = found[0]
     value = document[key]
     if key == "dataframe_split":
-        data = _split(value)
+        data = _split(value, schema)
     elif key == "dataframe_records":
         data = _records(value)
     else:
@@ -113,7 +113,39 @@ def parse_document(document: Mapping[str, Any],
     return Parsed(fit_numbers(data, schema), params)
 
 
-def _split(value: Any) -> Any:
+#: numpy dtypes that JSON values of a signature column are read as directly (fast path)
+_DIRECT = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
+           "boolean": "bool", "string": "object"}
+
+
+def _columns_directly(columns: Any, rows: Any, schema: Any) -> Any:
+    """The frame of a split table built column by column with the signature's dtypes, or
+    None when any column needs pandas' own inference (a mismatch, a null, an odd shape): then
+    the result, and so every error message, is exactly what inference gives."""
+    import numpy as np
+    import pandas as pd
+
+    types = {s.get("name"): s.get("type") for s in schema or ()}
+    if not (isinstance(columns, list) and isinstance(rows, list) and rows and types
+            and all(isinstance(r, list) and len(r) == len(columns) for r in rows)
+            and all(types.get(c) in _DIRECT for c in columns) and len(set(columns)) == len(columns)):
+        return None
+    data = {}
+    for name, values in zip(columns, zip(*rows)):
+        kind = types[name]
+        python = {"double": (int, float), "float": (int, float), "long": int, "integer": int,
+                  "boolean": bool, "string": str}[kind]
+        if any(v is None or not isinstance(v, python) or (kind in ("long", "integer", "double",
+               "float") and isinstance(v, bool)) for v in values):
+            return None
+        try:
+            data[name] = np.array(values, dtype=_DIRECT[kind])
+        except (OverflowError, ValueError):
+            return None
+    return pd.DataFrame(data, copy=False)
+
+
+def _split(value: Any, schema: Any = None) -> Any:
     import pandas as pd
 
     if not isinstance(value, dict):
@@ -122,6 +154,10 @@ def _split(value: Any) -> Any:
     if "data" not in value or extra:
         raise _invalid(f"Dataframe split format must have 'data' field and optionally 'columns' "
                        f"and 'index' fields. Got {sorted(value)}.")
+    if "index" not in value:
+        fast = _columns_directly(value.get("columns"), value["data"], schema)
+        if fast is not None:
+            return fast
     try:
         return pd.DataFrame(data=value["data"], columns=value.get("columns"),
                             index=value.get("index"))
@@ -185,8 +221,9 @@ def fit_numbers(data: Any, schema: Sequence[Mapping[str, Any]] | None) -> Any:
     floats = {s["name"]: s["type"] for s in schema if s.get("type") in ("float", "double")
               and s.get("name") is not None}
     if isinstance(data, pd.DataFrame):
+        dtypes = dict(zip(data.columns, data.dtypes))  # one lookup, not a Series per column
         for name, type_name in floats.items():
-            if name in data.columns and data[name].dtype.kind in "iu":
+            if name in dtypes and dtypes[name].kind in "iu":
                 data[name] = data[name].astype("float32" if type_name == "float" else "float64")
     elif isinstance(data, dict):
         for name, type_name in floats.items():
