@@ -71,7 +71,7 @@ def serve(model_uri: str, host: str, port: int, workers: int, allow_pickle: bool
               type=click.Path(exists=True, dir_okay=False),
               help="Rows to score: .csv, .parquet, .json (records or split) or .jsonl.")
 @click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
-              help="Where predictions go: .json (one JSON document) , .jsonl or .csv.")
+              help="Where predictions go: .json (one JSON document), .jsonl or .csv.")
 @click.option("--chunk-rows", default=10_000, show_default=True, type=click.IntRange(min=1),
               help="Rows read and scored at a time.")
 @_load_options
