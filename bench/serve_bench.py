@@ -1,7 +1,9 @@
 """Scoring-server benchmark: a scikit-learn model logged once with ``run.log_model``, served
 by ``trackbridge models serve runs:/<id>/model`` and by ``mlflow models serve --env-manager
 local`` (of the same logged directory) in the same run, one server at a time, the same client
-(``http.client``, one keep-alive connection). Two models: ``pipeline`` (a ColumnTransformer
+(``http.client``, one keep-alive connection per server). Both servers run at once, idle
+but for the request being timed: requests alternate between them, so the load of this
+shared machine falls on both alike. Two models: ``pipeline`` (a ColumnTransformer
 with scaling and one-hot encoding, then a logistic regression: predict itself costs
 milliseconds) and ``linear`` (scaling + logistic regression on 4 numeric columns: the
 server's own cost dominates). For each:
@@ -10,8 +12,8 @@ server's own cost dominates). For each:
 * latency of 1-row JSON requests (``dataframe_split``): p50 and p99;
 * throughput of 100-row requests: rows/s.
 
-Each round starts both servers afresh (alternating which goes first); the table shows the
-median over rounds and the min-max spread.
+Each round starts both servers afresh (alternating which starts and is asked first); the
+table shows the median over rounds and the min-max spread.
 
     .venv/bin/python bench/serve_bench.py [--rounds 3] [--requests 1000] [--batches 300]
         [--model pipeline --model linear]
@@ -105,25 +107,35 @@ def split(X) -> bytes:
                                            "data": X.values.tolist()}}).encode()
 
 
-def measure(port: int, X, requests: int, batches: int) -> dict[str, float]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+def measure(ports: dict[str, int], X, requests: int, batches: int) -> dict[str, dict[str, float]]:
+    """Both servers measured interleaved, request by request (the order alternating), so a
+    load spike on this shared machine hits both alike; one keep-alive connection each."""
+    conns = {k: http.client.HTTPConnection(HOST, p, timeout=30) for k, p in ports.items()}
+    kinds = list(conns)
     one, hundred = split(X.head(1)), split(X.head(100))
-    for _ in range(50):  # warm up
-        post(conn, one)
-        post(conn, hundred)
-    times = []
+    for conn in conns.values():  # warm up
+        for _ in range(50):
+            post(conn, one)
+            post(conn, hundred)
+    times: dict[str, list[float]] = {k: [] for k in kinds}
     for i in range(requests):
         body = split(X.iloc[[i % len(X)]]) if i % 50 == 0 else one
-        start = time.perf_counter()
-        post(conn, body)
-        times.append(time.perf_counter() - start)
-    times.sort()
-    start = time.perf_counter()
-    for _ in range(batches):
-        post(conn, hundred)
-    elapsed = time.perf_counter() - start
-    return {"p50_ms": times[len(times) // 2] * 1000, "p99_ms": times[int(len(times) * 0.99)] * 1000,
-            "rows_per_s": batches * 100 / elapsed}
+        for kind in kinds if i % 2 == 0 else kinds[::-1]:
+            start = time.perf_counter()
+            post(conns[kind], body)
+            times[kind].append(time.perf_counter() - start)
+    busy = {k: 0.0 for k in kinds}
+    for i in range(batches):
+        for kind in kinds if i % 2 == 0 else kinds[::-1]:
+            start = time.perf_counter()
+            post(conns[kind], hundred)
+            busy[kind] += time.perf_counter() - start
+    out = {}
+    for kind in kinds:
+        t = sorted(times[kind])
+        out[kind] = {"p50_ms": t[len(t) // 2] * 1000, "p99_ms": t[int(len(t) * 0.99)] * 1000,
+                     "rows_per_s": batches * 100 / busy[kind]}
+    return out
 
 
 def main() -> None:
@@ -146,16 +158,20 @@ def run_rounds(model, X, root: Path, args) -> dict[str, list[dict[str, float]]]:
     results: dict[str, list[dict[str, float]]] = {"trackbridge": [], "mlflow": []}
     for r in range(args.rounds):
         order = ["trackbridge", "mlflow"] if r % 2 == 0 else ["mlflow", "trackbridge"]
-        for kind in order:
-            proc, port, cold = cold_start(kind, model, root / f"{kind}-{r}.log")
-            try:
-                found = measure(port, X, args.requests, args.batches)
-            finally:
+        procs, ports, colds = [], {}, {}
+        try:
+            for kind in order:  # started one after the other: cold starts do not overlap
+                proc, ports[kind], colds[kind] = cold_start(kind, model, root / f"{kind}-{r}.log")
+                procs.append(proc)
+            found = measure(ports, X, args.requests, args.batches)
+        finally:
+            for proc in procs:
                 stop_group(proc)
-            found["cold_start_s"] = cold
-            results[kind].append(found)
-            print(f"round {r + 1} {kind}: " + ", ".join(f"{k} {v:.3g}" for k, v in found.items()),
-                  flush=True)
+        for kind in order:
+            found[kind]["cold_start_s"] = colds[kind]
+            results[kind].append(found[kind])
+            print(f"round {r + 1} {kind}: " + ", ".join(f"{k} {v:.3g}"
+                                                        for k, v in found[kind].items()), flush=True)
     return results
 
 

@@ -119,3 +119,9 @@ def test_a_plain_list_is_checked_but_given_to_the_model_as_it_is():
     with pytest.raises(SchemaEnforcementError, match="column 0. Can not safely convert object to "
                                                      "double"):
         enforce_schema([0.2, "x"], schema)
+
+
+def test_duplicate_columns_are_named():
+    doubled = pd.concat([frame(), frame()[["n"]]], axis=1)
+    with pytest.raises(SchemaEnforcementError, match=r"duplicate columns \['n'\]"):
+        enforce_schema(doubled, COLUMNS)

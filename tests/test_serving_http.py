@@ -116,6 +116,23 @@ def test_malformed_bodies_are_400_bad_request(churn, body, words):
     assert words in answer.json()["message"]
 
 
+@pytest.mark.parametrize("body", [
+    "[" * 100_000 + "]" * 100_000,  # deeper than the JSON parser recurses
+    {"dataframe_split": {"columns": [["age"], "visits", "plan"], "data": [[1.0, 2, "pro"]]}},
+    {"dataframe_split": {"columns": ["age", "age", "plan"], "data": [[1.0, 2.0, "pro"]]}},
+    {"dataframe_split": {"columns": ["age", "visits", "plan"], "data": [[1.0, 10 ** 30, "pro"]]}},
+    {"dataframe_split": {"columns": ["age", "visits", "plan"], "data": 5}},
+    {"dataframe_records": [{"age": {"deep": [1]}, "visits": 1, "plan": "pro"}]},
+    {"inputs": {"age": [[1.0], [2.0, 3.0]]}},
+])
+def test_hostile_bodies_are_4xx_never_500(churn, body):
+    server = churn[0]
+    answer = server.post(body)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.json()["error_code"] in ("BAD_REQUEST", "INVALID_PARAMETER_VALUE")
+    assert requests.get(server.url + "/ping", timeout=10).status_code == 200
+
+
 def test_params_must_be_an_object(churn):
     answer = churn[0].post({**_split(churn[2]), "params": [1]})
     assert answer.status_code == 400

@@ -124,6 +124,9 @@ def _enforce_columns(frame: Any, schema: Sequence[Mapping[str, Any]]) -> Any:
         converted = {c: _convert(c, frame[c], spec["type"], schema)
                      for c, spec in zip(columns, schema)}
         return pd.DataFrame(converted, index=frame.index)
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        raise _fail(f"the input has duplicate columns {duplicated}", schema)
     if _conforms(frame, schema):
         return frame  # the common case (and the server's hot path): nothing to convert or drop
     present = {str(c): c for c in frame.columns}

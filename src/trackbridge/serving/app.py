@@ -36,7 +36,12 @@ PREDICT_FAILED = ("Encountered an unexpected error while evaluating the model. V
 
 def score(model: LoadedModel, body: bytes, mime: str) -> bytes:
     """The JSON answer for one request body: parse, enforce the signature, predict, encode."""
-    parsed = parse_request(body, mime, model.input_schema)
+    try:
+        parsed = parse_request(body, mime, model.input_schema)
+    except RequestError:
+        raise
+    except Exception as exc:  # pandas / numpy refusing a shape nobody anticipated: still input
+        raise RequestError(400, f"Invalid input. {type(exc).__name__}: {exc}") from None
     try:
         predictions = model.predict(parsed.data, params=parsed.params)
     except SchemaEnforcementError as exc:

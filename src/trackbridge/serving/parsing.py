@@ -84,7 +84,7 @@ def parse_request(body: bytes, mime: str, schema: Sequence[Mapping[str, Any]] | 
 def parse_json(body: bytes | str, schema: Sequence[Mapping[str, Any]] | None) -> Parsed:
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _invalid(f"Ensure that input is a valid JSON formatted string. Error: {exc}") from None
     if not isinstance(document, dict):
         raise _invalid(f"{REQUIRED_FORMAT}. Received a {type(document).__name__}.")
@@ -127,6 +127,7 @@ def _columns_directly(columns: Any, rows: Any, schema: Any) -> Any:
 
     types = {s.get("name"): s.get("type") for s in schema or ()}
     if not (isinstance(columns, list) and isinstance(rows, list) and rows and types
+            and all(isinstance(c, str) for c in columns)
             and all(isinstance(r, list) and len(r) == len(columns) for r in rows)
             and all(types.get(c) in _DIRECT for c in columns) and len(set(columns)) == len(columns)):
         return None
