@@ -94,8 +94,16 @@ def cold_start(kind: str, model: tuple[str, Path, Path], log: Path):
 
 
 def post(conn: http.client.HTTPConnection, body: bytes) -> bytes:
-    conn.request("POST", "/invocations", body=body, headers={"Content-Type": "application/json"})
-    answer = conn.getresponse()
+    for attempt in (1, 2):
+        try:
+            conn.request("POST", "/invocations", body=body,
+                         headers={"Content-Type": "application/json"})
+            answer = conn.getresponse()
+            break
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            conn.close()  # the server dropped an idle keep-alive connection: open a new one
+            if attempt == 2:
+                raise
     data = answer.read()
     if answer.status != 200:
         raise RuntimeError(f"HTTP {answer.status}: {data[:300]!r}")
@@ -113,8 +121,8 @@ def measure(ports: dict[str, int], X, requests: int, batches: int) -> dict[str, 
     conns = {k: http.client.HTTPConnection(HOST, p, timeout=30) for k, p in ports.items()}
     kinds = list(conns)
     one, hundred = split(X.head(1)), split(X.head(100))
-    for conn in conns.values():  # warm up
-        for _ in range(50):
+    for _ in range(50):  # warm up, interleaved like the measurement
+        for conn in conns.values():
             post(conn, one)
             post(conn, hundred)
     times: dict[str, list[float]] = {k: [] for k in kinds}
