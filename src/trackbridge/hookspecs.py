@@ -71,3 +71,15 @@ def trackbridge_register_project_targets(register):
     plugins register the same name, the one whose hook runs first keeps it (the built-in
     ``local`` runs first). Import the platform's SDK inside the methods, not at module level.
     """
+
+
+@hookspec
+def trackbridge_register_deploy_targets(register):
+    """Offer a deploy target: call ``register(TargetClass)`` once per class.
+
+    The class subclasses ``trackbridge.deploy.DeployTarget`` and sets ``backend_name`` to the
+    ``Backend.name`` whose platform it deploys to; it is built with that backend's configured
+    instance and the ``[<backend>.serving]`` config table, and implements ``deploy``,
+    ``list_endpoints``, ``get_endpoint``, ``query`` and ``delete_endpoint``. One target per
+    backend: the first registered for a name is kept. Import SDKs inside the methods.
+    """

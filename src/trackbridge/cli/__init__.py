@@ -68,4 +68,4 @@ def main() -> None:
 
 
 # each module adds its commands to `cli`
-from . import info, models, project, runs, sync, ui  # noqa: E402,F401
+from . import deploy, info, models, project, runs, serving, sync, ui  # noqa: E402,F401

@@ -1,4 +1,5 @@
-"""``trackbridge models list|show|register``: the model registry of the configured backend."""
+"""``trackbridge models list|show|register``: the model registry of the configured backend (serve,
+predict: cli/serving.py; deploy, endpoints: cli/deploy.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .output import config_option, fmt_time, json_option, print_json, print_tabl
 
 @cli.group()
 def models() -> None:
-    """List, show and register models in the configured backend's registry."""
+    """List, show, register, serve, score and deploy models."""
 
 
 def _tags(pairs: tuple[str, ...]) -> dict[str, str]:

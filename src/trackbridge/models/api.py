@@ -85,20 +85,26 @@ def load_model(uri: str | Path, config: ConfigArg = None, *, allow_pickle: bool 
     code from their files when loaded: they need ``allow_pickle=True``. skops files naming
     types outside scikit-learn/numpy/scipy need them listed in ``trusted_types``.
     """
-    ref = parse_model_uri(uri)
     options = {"allow_pickle": allow_pickle, "trusted_types": trusted_types}
-    if isinstance(ref, Path):
-        return load_model_dir(ref, **options)
-    from .. import reading
-
+    if isinstance(parse_model_uri(uri), Path):
+        return load_model_dir(parse_model_uri(uri), **options)
     with tempfile.TemporaryDirectory(prefix="trackbridge-load-") as tmp:
-        if isinstance(ref, RunModelUri):
-            path = reading.download_artifacts(ref.run_id, ref.path, tmp, config)
-        else:
-            registry = _registry(config)
-            version = registry.get_version(ref.name, version=ref.version, alias=ref.alias)
-            path = registry.download(version, Path(tmp))
-        return load_model_dir(path, label=str(uri), **options)
+        return load_model_dir(fetch_model_dir(uri, Path(tmp), config), label=str(uri), **options)
+
+
+def fetch_model_dir(uri: str | Path, dst: Path, config: ConfigArg = None) -> Path:
+    """The model directory of ``uri`` on this machine: a local directory as it is, anything
+    else downloaded into ``dst``. Nothing is loaded (no code from the model runs)."""
+    ref = parse_model_uri(uri)
+    if isinstance(ref, Path):
+        return ref
+    if isinstance(ref, RunModelUri):
+        from .. import reading
+
+        return Path(reading.download_artifacts(ref.run_id, ref.path, dst, config))
+    registry = _registry(config)
+    version = registry.get_version(ref.name, version=ref.version, alias=ref.alias)
+    return registry.download(version, dst)
 
 
 def register_model(model_uri: str, name: str, config: ConfigArg = None, *,
@@ -138,5 +144,5 @@ def list_models(config: ConfigArg = None) -> list[str]:
     return _registry(config).list_models()
 
 
-__all__ = ["RegistryUri", "get_model_version", "list_model_versions", "list_models", "load_model",
-           "register_model", "set_model_alias"]
+__all__ = ["RegistryUri", "fetch_model_dir", "get_model_version", "list_model_versions",
+           "list_models", "load_model", "register_model", "set_model_alias"]

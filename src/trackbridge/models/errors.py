@@ -22,5 +22,14 @@ class ModelUriError(ValidationError):
     ``models:/<name>@<alias>`` or an existing local directory."""
 
 
+class SchemaEnforcementError(ModelError, ValidationError):
+    """Input given to a model does not match its signature (a missing column, a type that
+    cannot be converted safely, a tensor of the wrong shape or dtype)."""
+
+
+class PredictionError(ModelError):
+    """The model's own ``predict`` raised on input that passed the signature check."""
+
+
 class UnsafeFormatWarning(UserWarning):
     """A model was saved in a format (pickle, cloudpickle) whose loading executes code."""

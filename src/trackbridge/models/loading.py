@@ -10,11 +10,16 @@ from typing import Any
 from .errors import ModelError
 from .flavors import flavor_for_loading
 from .saving import read_mlmodel
+from .schema_enforcement import enforce_schema, input_schema
 from .signature import read_example
 
 
 class LoadedModel:
-    """A loaded model: call :meth:`predict`. The framework object is :attr:`raw_model`."""
+    """A loaded model: call :meth:`predict`. The framework object is :attr:`raw_model`.
+
+    ``predict`` enforces the signature (see :mod:`.schema_enforcement`) before calling the
+    model, exactly as the scoring server does.
+    """
 
     def __init__(self, model: Any, mlmodel: Mapping[str, Any], flavor: str,
                  input_example: Any = None) -> None:
@@ -22,6 +27,9 @@ class LoadedModel:
         self.metadata: dict[str, Any] = dict(mlmodel)
         self.flavor = flavor
         self.input_example = input_example
+        #: the signature's input specs (None: the model has no signature; nothing is checked)
+        self.input_schema = input_schema(self.metadata.get("signature"))
+        self._takes_params = _accepts_params(model)
 
     @property
     def signature(self) -> dict[str, Any] | None:
@@ -31,12 +39,34 @@ class LoadedModel:
     def run_id(self) -> str | None:
         return self.metadata.get("run_id")
 
-    def predict(self, data: Any) -> Any:
+    def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
+        """Predictions for ``data`` after checking and converting it against the signature
+        (raises :class:`~.errors.SchemaEnforcementError`). ``params`` go to a model whose
+        ``predict`` takes ``params``; other models ignore them with a warning."""
+        data = enforce_schema(data, self.input_schema)
+        if params:
+            if self._takes_params:
+                return self.raw_model.predict(data, params=dict(params))
+            import warnings
+
+            warnings.warn(f"the model's predict takes no params; ignoring {sorted(params)}",
+                          UserWarning, stacklevel=2)
         return self.raw_model.predict(data)
 
     def __repr__(self) -> str:
         return f"<LoadedModel flavor={self.flavor} model={type(self.raw_model).__qualname__} " \
                f"run_id={self.run_id}>"
+
+
+def _accepts_params(model: Any) -> bool:
+    import inspect
+
+    try:
+        found = inspect.signature(model.predict).parameters.get("params")
+    except (TypeError, ValueError, AttributeError):
+        return False
+    # a named argument, not sklearn's ``**params`` (metadata routing to the steps)
+    return found is not None and found.kind in (found.POSITIONAL_OR_KEYWORD, found.KEYWORD_ONLY)
 
 
 def load_model_dir(path: str | os.PathLike[str], *, allow_pickle: bool = False,

@@ -33,3 +33,10 @@ def trackbridge_register_project_targets(register):
     from .target import AzureMLTarget
 
     register(AzureMLTarget)
+
+
+@hookimpl
+def trackbridge_register_deploy_targets(register):
+    from .deployment import AzureMLEndpointTarget
+
+    register(AzureMLEndpointTarget)

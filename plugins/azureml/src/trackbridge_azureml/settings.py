@@ -61,7 +61,8 @@ class Settings(NamedTuple):
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, shown)) + ")"
 
 
-CONFIG_KEYS = frozenset(Settings._fields)
+#: plus [azureml.serving], which the deploy target (deployment.py) checks
+CONFIG_KEYS = frozenset(Settings._fields) | {"serving"}
 
 
 def parse_limits(overrides: Mapping[str, Any] | None) -> Limits:

@@ -34,3 +34,10 @@ def trackbridge_register_project_targets(register):
     from .target import DatabricksTarget
 
     register(DatabricksTarget)
+
+
+@hookimpl
+def trackbridge_register_deploy_targets(register):
+    from .serving import DatabricksServingTarget
+
+    register(DatabricksServingTarget)

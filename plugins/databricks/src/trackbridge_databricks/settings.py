@@ -35,6 +35,7 @@ LIMIT_NAMES = frozenset(Limits._fields)
 CONFIG_KEYS = frozenset({
     "profile", "host", "auth_type", "artifact_root", "max_requests_per_second",
     "retry_timeout_seconds", "http_timeout_seconds", "limits",
+    "serving",  # [databricks.serving]: checked by the deploy target (serving.py)
 }) | LIMIT_NAMES
 
 
