@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from trackbridge.backend import Backend
 from trackbridge.entities import (
-    TAG_PARENT_RUN_ID,
     ArtifactEntry,
     Experiment,
     Limits,
@@ -28,13 +27,12 @@ from trackbridge.entities import (
 from trackbridge.errors import (
     ConfigError,
     NotFoundError,
-    RunNotFoundError,
     TrackbridgeError,
     ValidationError,
 )
+from trackbridge.mlflow_rest.tracking import TrackingApi
 
 from . import artifacts, paths
-from .convert import metric_from_json, metric_json, run_from_json
 from .errors import install_log_redaction, redact, remove_log_redaction, translate
 from .retry import RetryPolicy, Throttle
 from .settings import CONFIG_KEYS, Settings, parse_settings
@@ -45,9 +43,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _JSON = {"Accept": "application/json", "Content-Type": "application/json"}
-#: Metric points asked for per get-history page (the service's maximum is 25,000).
-HISTORY_PAGE = 25_000
-SEARCH_PAGE = 1000
+_ACCEPT = {"Accept": "application/json"}
 
 
 class _OneShotBody(io.RawIOBase):
@@ -89,7 +85,8 @@ class DatabricksBackend(Backend):
         self.policy = RetryPolicy(self.settings.retry_timeout_seconds,
                                   Throttle(self.settings.max_requests_per_second))
         self._artifact_uris: dict[str, str | None] = {}
-        self._experiment_names: dict[str, str] = {}
+        #: the MLflow REST mapping (the core's), over this backend's SDK client
+        self.api = TrackingApi(self._send, self.describe)
         self._me: str | None = None
         self._storage: requests.Session | None = None
         self._log_filter = install_log_redaction(self.secrets)
@@ -171,6 +168,24 @@ class DatabricksBackend(Backend):
             raise translate(exc, what, self.describe(), not_found=not_found,
                             secrets=self.secrets()) from None
 
+    def _send(self, method: str, path: str, *, what: str, safe: bool,
+              query: Mapping[str, Any] | None = None, body: Mapping[str, Any] | None = None,
+              not_found: type[NotFoundError] = NotFoundError) -> dict[str, Any]:
+        """One MLflow REST request through ``w.api_client.do`` (the transport of
+        :class:`~trackbridge.mlflow_rest.tracking.TrackingApi`). An unsafe body goes as a
+        one-shot body, so that no layer resends it after an ambiguous failure."""
+        if body is not None and not safe:
+            import json
+
+            data = json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+            fn = lambda: self.client.api_client.do(  # noqa: E731
+                method, path, data=_OneShotBody(data), headers=_JSON)
+        elif body is not None:
+            fn = lambda: self.client.api_client.do(method, path, body=body, headers=_JSON)  # noqa: E731
+        else:
+            fn = lambda: self.client.api_client.do(method, path, query=query, headers=_ACCEPT)  # noqa: E731
+        return self.call(fn, what=what, safe=safe, not_found=not_found) or {}
+
     # -- experiments --------------------------------------------------------------------
     def current_user(self) -> str:
         """The user name ``~/`` stands for (looked up once per backend)."""
@@ -195,36 +210,15 @@ class DatabricksBackend(Backend):
     def experiment_path(self, name: str) -> str:
         return paths.resolve_experiment_name(name, self.current_user)
 
-    def _lookup(self, path: str) -> Any:
-        """The SDK's experiment called ``path`` (deleted ones included), or None."""
-        from databricks.sdk.errors import NotFound
-
-        def lookup() -> Any:
-            try:
-                return self.client.experiments.get_by_name(path).experiment
-            except NotFound:
-                return None
-
-        exp = self.call(lookup, what=f"look up experiment {path!r}", safe=True)
-        if exp is not None:
-            self._experiment_names[exp.experiment_id] = exp.name
-        return exp
-
     def get_experiment(self, name: str) -> Experiment | None:
-        exp = self._lookup(self.experiment_path(name))
-        if exp is None or exp.lifecycle_stage == "deleted":
-            return None
-        return Experiment(exp.experiment_id, exp.name, exp.artifact_location)
+        return self.api.get_experiment(self.experiment_path(name))
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         path = self.experiment_path(name)
-        found = self._lookup(path)
-        if found is not None and found.lifecycle_stage == "deleted":
-            raise ValidationError(
-                f"experiment {path!r} on {self.describe()} is deleted (id {found.experiment_id}); "
-                f"restore it or choose another name")
-        if found is not None:
-            return Experiment(found.experiment_id, found.name, found.artifact_location)
+        return self.api.get_or_create_experiment(path, create=lambda: self._create_experiment(path))
+
+    def _create_experiment(self, path: str) -> None:
+        """``create_experiment``; a missing parent folder is made once; a race is fine."""
         from databricks.sdk.errors import ResourceAlreadyExists
 
         location = paths.experiment_artifact_location(self.settings.artifact_root, path)
@@ -237,7 +231,7 @@ class DatabricksBackend(Backend):
             try:
                 self.policy.call(create, safe=True, what=what)
             except ResourceAlreadyExists:
-                pass  # created meanwhile by someone else: look it up below
+                pass  # created meanwhile by someone else
             except Exception as exc:
                 if not paths.is_missing_parent_error(exc):
                     raise
@@ -250,11 +244,6 @@ class DatabricksBackend(Backend):
             raise
         except Exception as exc:
             raise translate(exc, what, self.describe(), secrets=self.secrets()) from None
-        found = self.get_experiment(path)
-        if found is None:
-            raise TrackbridgeError(f"{what} on {self.describe()} reported success but the "
-                                   f"experiment cannot be found")
-        return found
 
     def _make_parent(self, path: str, cause: BaseException) -> None:
         parent = paths.parent_folder(path)
@@ -266,135 +255,36 @@ class DatabricksBackend(Backend):
                   what=f"create folder {parent!r} for experiment {path!r}", safe=True)
 
     def list_experiments(self) -> list[Experiment]:
-        out, token = [], None
-        while True:
-            query = {"max_results": SEARCH_PAGE, **({"page_token": token} if token else {})}
-            page = self.call(
-                lambda query=query: self.client.api_client.do(
-                    "POST", "/api/2.0/mlflow/experiments/search", body=query, headers=_JSON),
-                what="list experiments", safe=True)
-            for e in page.get("experiments", []):
-                out.append(Experiment(str(e["experiment_id"]), e["name"],
-                                      e.get("artifact_location")))
-            token = page.get("next_page_token")
-            if not token:
-                return out
-
-    def _experiment_name(self, experiment_id: str) -> str:
-        name = self._experiment_names.get(experiment_id)
-        if name is None:
-            exp = self.call(lambda: self.client.experiments.get_experiment(experiment_id),
-                            what=f"look up experiment {experiment_id}", safe=True).experiment
-            name = self._experiment_names[experiment_id] = exp.name
-        return name
+        return self.api.list_experiments()
 
     # -- runs ---------------------------------------------------------------------------
     def create_run(self, experiment_id: str, *, run_name: str | None, start_time: int,
                    tags: Mapping[str, str], parent_run_id: str | None = None,
                    run_id: str | None = None) -> Run:
-        """``POST runs/create`` (the body of ``w.experiments.create_run``), sent with a
-        one-shot body: a resend after an ambiguous failure could create a second run."""
-        import json
-
-        all_tags = dict(tags)
-        if parent_run_id:
-            all_tags.setdefault(TAG_PARENT_RUN_ID, parent_run_id)
-        body = {"experiment_id": experiment_id, "start_time": int(start_time),
-                "tags": [{"key": k, "value": v} for k, v in all_tags.items()]}
-        if run_name is not None:
-            body["run_name"] = run_name
-        data = json.dumps(body, separators=(",", ":")).encode()
-        answer = self.call(
-            lambda: self.client.api_client.do(
-                "POST", "/api/2.0/mlflow/runs/create", data=_OneShotBody(data), headers=_JSON),
-            what=f"create run {run_name!r} in experiment {experiment_id}", safe=False)
-        run = run_from_json(answer["run"], self._experiment_name(experiment_id))
+        run = self.api.create_run(experiment_id, run_name=run_name, start_time=start_time,
+                                  tags=tags, parent_run_id=parent_run_id)
         self._artifact_uris[run.id] = run.artifact_uri
         return run
 
     def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
-        from databricks.sdk.service.ml import UpdateRunStatus
-
-        self.call(lambda: self.client.experiments.update_run(
-            run_id=run_id, status=UpdateRunStatus(status), end_time=end_time),
-            what=f"set status {status} of run {run_id}", safe=True, not_found=RunNotFoundError)
+        self.api.update_run(run_id, status=status, end_time=end_time)
 
     def get_run(self, run_id: str) -> Run:
-        answer = self.call(lambda: self.client.experiments.get_run(run_id),
-                           what=f"get run {run_id}", safe=True, not_found=RunNotFoundError)
-        data = answer.run.as_dict()
-        run = run_from_json(data, self._experiment_name(str(data["info"]["experiment_id"])))
+        run = self.api.get_run(run_id)
         self._artifact_uris[run.id] = run.artifact_uri
         return run
 
     def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None
                     ) -> Iterator[Run]:
-        token = None
-        while True:
-            body: dict[str, Any] = {"experiment_ids": list(experiment_ids),
-                                    "max_results": SEARCH_PAGE,
-                                    "order_by": ["attributes.start_time DESC"]}
-            if filter:
-                body["filter"] = filter
-            if token:
-                body["page_token"] = token
-            page = self.call(
-                lambda body=body: self.client.api_client.do(
-                    "POST", "/api/2.0/mlflow/runs/search", body=body, headers=_JSON),
-                what=f"search runs of experiment(s) {', '.join(experiment_ids)}", safe=True)
-            for r in page.get("runs", []):
-                yield run_from_json(r, self._experiment_name(str(r["info"]["experiment_id"])))
-            token = page.get("next_page_token")
-            if not token:
-                return
+        return self.api.search_runs(experiment_ids, filter)
 
     # -- metrics, params, tags ----------------------------------------------------------
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
                   params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> None:
-        if not (metrics or params or tags):
-            return
-        what = (f"log_batch of {len(metrics)} metric(s), {len(params)} param(s), "
-                f"{len(tags)} tag(s) to run {run_id}")
-        if not metrics:  # params re-log as a no-op and tags upsert: a resend is harmless
-            from databricks.sdk.service.ml import Param as SdkParam
-            from databricks.sdk.service.ml import RunTag as SdkTag
-
-            self.call(lambda: self.client.experiments.log_batch(
-                run_id=run_id, params=[SdkParam(key=p.key, value=p.value) for p in params],
-                tags=[SdkTag(key=t.key, value=t.value) for t in tags]),
-                what=what, safe=True, not_found=RunNotFoundError)
-            return
-        import json
-
-        body = json.dumps({
-            "run_id": run_id,
-            "metrics": [metric_json(m) for m in metrics],
-            "params": [{"key": p.key, "value": p.value} for p in params],
-            "tags": [{"key": t.key, "value": t.value} for t in tags],
-        }, allow_nan=False, separators=(",", ":")).encode()
-        # metrics are appended: the request is sent once (a fresh one-shot body per attempt
-        # only when the service certainly did not apply it, see retry.RetryPolicy)
-        self.call(lambda: self.client.api_client.do(
-            "POST", "/api/2.0/mlflow/runs/log-batch", data=_OneShotBody(body), headers=_JSON),
-            what=what, safe=False, not_found=RunNotFoundError)
+        self.api.log_batch(run_id, metrics, params, tags)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        points, token = [], None
-        while True:
-            query = {"run_id": run_id, "metric_key": key, "max_results": HISTORY_PAGE,
-                     **({"page_token": token} if token else {})}
-            page = self.call(
-                lambda query=query: self.client.api_client.do(
-                    "GET", "/api/2.0/mlflow/metrics/get-history", query=query,
-                    headers={"Accept": "application/json"}),
-                what=f"get history of metric {key!r} of run {run_id}", safe=True,
-                not_found=RunNotFoundError)
-            points.extend(metric_from_json(m) for m in page.get("metrics", []))
-            token = page.get("next_page_token")
-            if not token:
-                break
-        points.sort(key=lambda m: (m.step, m.timestamp))  # stable: equal keys keep server order
-        return points
+        return self.api.metric_history(run_id, key)
 
     # -- artifacts ----------------------------------------------------------------------
     def _store(self, run_id: str) -> artifacts.ArtifactStore:

@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterable
 from trackbridge.errors import (
     ArtifactNotFoundError,
     BackendError,
-    LimitExceededError,
     NotFoundError,
-    ParamConflictError,
     TrackbridgeError,
 )
+from trackbridge.mlflow_rest.errors import ENDPOINT_NOT_FOUND, refusal_error
 
 from .retry import AmbiguousWriteError, HttpStatusError
 
@@ -24,8 +23,6 @@ _PATTERNS = (
     # signatures in signed storage URLs (Azure SAS, AWS and GCP presigned)
     re.compile(r"(?i)((?:sig|x-amz-signature|x-amz-security-token|x-goog-signature)=)[^&\s'\"]+"),
 )
-_PARAM_CHANGED = re.compile(r"(?i)changing param value|already logged with value|param.*cannot be changed")
-_LIMIT_WORDS = re.compile(r"(?i)\bexceed|too long|too large|too many|max(imum)? (length|size)")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -77,20 +74,19 @@ def translate(
             f"{what} on {where} failed in a way that leaves its effect unknown: {effect}, so it "
             f"was not resent automatically (a blind resend could {risk}). Platform said: {message}"
         )
+    if isinstance(exc, errors.NotFound) and ENDPOINT_NOT_FOUND in message:
+        return BackendError(f"{text}. This host does not offer that API")
     if isinstance(exc, HttpStatusError) and exc.status == 404 and not_found is not None:
         return not_found(text)
     if isinstance(exc, errors.NotFound) and not_found is not None:
         return not_found(text)
     if isinstance(exc, errors.BadRequest):
-        if _PARAM_CHANGED.search(str(exc)):
-            return ParamConflictError(text)
-        if _LIMIT_WORDS.search(str(exc)):
-            return LimitExceededError(text)
+        refused = refusal_error(str(exc), text)
+        if refused is not None:
+            return refused
     if isinstance(exc, (errors.Unauthenticated, errors.PermissionDenied)):
         return BackendError(f"{text}. Check the credentials the SDK resolved with "
                             f"`trackbridge doctor` (DATABRICKS_TOKEN, the profile, or OAuth)")
-    if isinstance(exc, errors.NotFound) and "ENDPOINT_NOT_FOUND" in message:
-        return BackendError(f"{text}. This host does not offer that API")
     return BackendError(text)
 
 
