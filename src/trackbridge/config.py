@@ -189,7 +189,7 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Config | No
 
 #: Limits a backend may declare absent (``None``); in config, 0 switches them off.
 OPTIONAL_LIMITS = frozenset({"max_batch_bytes", "max_params_per_run", "max_tags_per_run",
-                             "max_metric_points_per_run"})
+                             "max_metric_points_per_run", "max_param_value_bytes"})
 
 
 def override_limits(base: Limits, overrides: Any, table: str) -> Limits:

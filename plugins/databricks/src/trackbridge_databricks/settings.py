@@ -22,6 +22,7 @@ DATABRICKS_LIMITS = Limits(
     max_param_key_length=250,
     max_tag_key_length=250,
     max_param_value_length=500,
+    max_param_value_bytes=500,  # documented as "up to 500 bytes": UTF-8 bytes are counted
     max_tag_value_length=5000,
     max_params_per_run=1600,
     max_tags_per_run=1600,
