@@ -30,6 +30,7 @@ from trackbridge.errors import (
     TrackbridgeError,
     ValidationError,
 )
+from trackbridge.mlflow_rest.retry import throttle_session
 from trackbridge.mlflow_rest.tracking import TrackingApi
 
 from . import artifacts, paths
@@ -90,6 +91,8 @@ class DatabricksBackend(Backend):
         self._me: str | None = None
         self._storage: requests.Session | None = None
         self._log_filter = install_log_redaction(self.secrets)
+        if client is not None:
+            self._throttle(client)
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any]) -> DatabricksBackend:
@@ -130,7 +133,7 @@ class DatabricksBackend(Backend):
             if getattr(s, key):
                 kwargs[key] = getattr(s, key)
         try:
-            return WorkspaceClient(config=Config(**kwargs))
+            client = WorkspaceClient(config=Config(**kwargs))
         except Exception as exc:  # the SDK raises ValueError when no auth method applies
             where = f"host {s.host}" if s.host else f"profile {s.profile!r}" if s.profile else \
                 "the environment"
@@ -139,6 +142,16 @@ class DatabricksBackend(Backend):
                 f"DATABRICKS_HOST and DATABRICKS_TOKEN, or name a profile of ~/.databrickscfg "
                 f"([databricks] profile = ...), or log in with `databricks auth login`"
             ) from None
+        self._throttle(client)
+        return client
+
+    def _throttle(self, client: WorkspaceClient) -> None:
+        """Put the throttle under the SDK's HTTP session, so its own resends of 429/503 wait
+        for it too (the SDK keeps the session in a private attribute: without it, calls are
+        throttled once each, as before)."""
+        session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
+        if session is not None:
+            throttle_session(session, lambda: self.policy.throttle)
 
     def secrets(self) -> list[str]:
         """Secret values the client holds, to mask in any message."""
@@ -155,6 +168,7 @@ class DatabricksBackend(Backend):
             import requests
 
             self._storage = requests.Session()
+            throttle_session(self._storage, lambda: self.policy.throttle)
         return self._storage
 
     def call(self, fn: Callable[[], T], *, what: str, safe: bool,
