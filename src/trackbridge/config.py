@@ -30,7 +30,8 @@ DEFAULT_SYNC_TIMEOUT = 30.0
 #: Keys of ``[local]`` the core owns (the local store is also the journal of every run).
 LOCAL_KEYS = {"path": "tbruns", "flush_interval": 1.0, "buffer_size": 100_000}
 #: Backends published as separate distributions: name -> what to install.
-KNOWN_PLUGINS = {"databricks": "trackbridge-databricks", "azureml": "trackbridge-azureml"}
+KNOWN_PLUGINS = {"databricks": "trackbridge-databricks", "azureml": "trackbridge-azureml",
+                 "mlflow": "trackbridge-mlflow"}
 _SECRET_WORDS = ("token", "secret", "password", "credential_key", "access_key", "api_key")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

@@ -33,6 +33,22 @@ class Send(Protocol):
                  not_found: type[NotFoundError] = NotFoundError) -> dict[str, Any]: ...
 
 
+def paginate(send: Send, method: str, path: str, items: str, *, what: str,
+             params: Mapping[str, Any], not_found: type[NotFoundError] = NotFoundError
+             ) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated answer (``params`` as the query of a GET, else the body),
+    following ``next_page_token``."""
+    token = None
+    while True:
+        fields = {**params, **({"page_token": token} if token else {})}
+        where = {"query": fields} if method == "GET" else {"body": fields}
+        page = send(method, path, what=what, safe=True, not_found=not_found, **where)
+        yield from page.get(items) or ()
+        token = page.get("next_page_token")
+        if not token:
+            return
+
+
 class TrackingApi:
     """Experiments, runs, batches and histories of one MLflow-speaking service."""
 
@@ -47,20 +63,8 @@ class TrackingApi:
     def pages(self, method: str, path: str, items: str, *, what: str,
               params: Mapping[str, Any], not_found: type[NotFoundError] = NotFoundError
               ) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated answer, following ``next_page_token``."""
-        token = None
-        while True:
-            fields = {**params, **({"page_token": token} if token else {})}
-            if method == "GET":
-                page = self.send(method, path, what=what, safe=True, query=fields,
-                                 not_found=not_found)
-            else:
-                page = self.send(method, path, what=what, safe=True, body=fields,
-                                 not_found=not_found)
-            yield from page.get(items) or ()
-            token = page.get("next_page_token")
-            if not token:
-                return
+        return paginate(self.send, method, path, items, what=what, params=params,
+                        not_found=not_found)
 
     # -- experiments ----------------------------------------------------------------------
     def experiment_by_name(self, name: str) -> dict[str, Any] | None:

@@ -14,16 +14,14 @@ from its slice of the file); every download streams to disk.
 from __future__ import annotations
 
 import base64
-import io
-import os
 import posixpath
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urlparse
 
 from trackbridge.entities import ArtifactEntry
 from trackbridge.errors import ArtifactNotFoundError, BackendError
+from trackbridge.streams import CHUNK, FileSlice, write_stream
 
 from .retry import HttpStatusError
 
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 MANAGED_PREFIX = "dbfs:/databricks/mlflow-tracking/"
 VOLUMES_PREFIX = "dbfs:/Volumes/"
 PROXY_SCHEME = "mlflow-artifacts"
-CHUNK = 1024 * 1024  # bytes per read/write when streaming
 #: Azure blobs larger than this go up as blocks of this size (Put Block + Put Block List).
 AZURE_BLOCK_SIZE = 64 * 1024 * 1024
 #: ADLS Gen2 appends per request.
@@ -61,45 +58,6 @@ def store_for(backend: DatabricksBackend, run_id: str, artifact_uri: str | None)
 
 def _join(*parts: str | None) -> str:
     return posixpath.join(*[p.strip("/") for p in parts if p and p.strip("/")])
-
-
-class FileSlice(io.RawIOBase):
-    """``length`` bytes of a file from ``offset``, read lazily: a sized, streamed HTTP body."""
-
-    def __init__(self, path: Path, offset: int, length: int) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self._f.seek(offset)
-        self._left = self._length = length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        n = min(len(buf), self._left)
-        if n <= 0:
-            return 0
-        got = self._f.readinto(memoryview(buf)[:n])
-        self._left -= got
-        return got
-
-    def tell(self) -> int:
-        return self._length - self._left
-
-    def __len__(self) -> int:
-        return self._length
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
-
-
-def _write_stream(chunks: Iterator[bytes], dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".part")
-    with open(tmp, "wb") as out:
-        for chunk in chunks:
-            out.write(chunk)
-    os.replace(tmp, dst)
 
 
 class ArtifactStore:
@@ -183,7 +141,7 @@ class ManagedStore(ArtifactStore):
                     raise ArtifactNotFoundError(
                         f"{what} on {self.backend.describe()} failed: no artifact at {path!r}")
                 check_status(r, "GET")
-                _write_stream(r.iter_content(CHUNK), dst)
+                write_stream(r.iter_content(CHUNK), dst)
 
         self.backend.call(fetch, what=what, safe=True)
 
@@ -314,7 +272,7 @@ class VolumeStore(ArtifactStore):
                     f"{what} on {self.backend.describe()} failed: no artifact at {path!r}"
                 ) from None
             with contents:
-                _write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
+                write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
 
         self.backend.call(attempt, what=what, safe=True)
 
@@ -369,6 +327,6 @@ class ProxiedStore(ArtifactStore):
                 ) from None
             contents = answer["contents"]
             with contents:
-                _write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
+                write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
 
         self.backend.call(attempt, what=what, safe=True)

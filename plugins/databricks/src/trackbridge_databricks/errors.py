@@ -59,9 +59,17 @@ def translate(
     secrets: Iterable[str] = (),
 ) -> TrackbridgeError:
     """The trackbridge error for ``exc`` raised while doing ``what`` (e.g. "log_batch to run
-    abc") against ``where`` (the backend's description)."""
+    abc") against ``where`` (the backend's description). It carries the platform's
+    ``error_code`` (e.g. ``RESOURCE_ALREADY_EXISTS``) as an attribute."""
     if isinstance(exc, TrackbridgeError):
         return exc
+    error = _translate(exc, what, where, not_found=not_found, secrets=secrets)
+    error.error_code = getattr(exc, "error_code", None) or ""  # type: ignore[attr-defined]
+    return error
+
+
+def _translate(exc: BaseException, what: str, where: str, *,
+               not_found: type[NotFoundError] | None, secrets: Iterable[str]) -> TrackbridgeError:
     from databricks.sdk import errors
 
     message = redact(platform_message(exc), secrets)
