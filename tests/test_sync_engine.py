@@ -290,27 +290,6 @@ def test_one_syncer_at_a_time_per_run_and_destination(source, dest):
     assert second.sync_run(run.id).created
 
 
-def test_a_dead_syncers_lease_is_taken_over(source, dest):
-    run = log_run(source, n_points=10)
-    plan = plan_for(source, dest)
-    dead = subprocess_pid_that_exited()
-    with plan.ledger_store.transaction() as conn:
-        conn.execute("INSERT INTO sync_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (run.id, plan.engine().ledger.destination, "killed-syncer",
-                      __import__("socket").gethostname(), dead, None, 2**62))
-    [report] = sync(plan, select_runs(plan.source))
-    assert report.error is None and report.created
-
-
-def subprocess_pid_that_exited() -> int:
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
 def test_reconciliation_sends_a_key_first_logged_while_it_reads_the_source(source, dest):
     """The run is still logging while a pass resolves doubt: a chunk with a new key committed
     between the engine's reads of the source must be sent (now or on the next pass), and the

@@ -19,6 +19,11 @@ class ValidationError(TrackbridgeError, ValueError):
     """A key, value, step or path given to a logging call is not acceptable."""
 
 
+class UnsafePathError(ValidationError):
+    """A path (an artifact path listed by a backend, a link in a logged directory) would lead
+    outside where it belongs; nothing was written there."""
+
+
 class LimitExceededError(ValidationError):
     """A value or a run would go past a limit the backend declares."""
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..artifact_tree import target_inside, walk_files
 from ..backend import Backend
 from ..entities import Metric, Run
 from ..local.store import LocalBackend
@@ -111,24 +112,19 @@ class BackendSource:
 
     def artifacts(self, run: Run) -> dict[str, tuple[str, int]]:
         manifest: dict[str, tuple[str, int]] = {}
-        folders: list[str | None] = [None]
-        while folders:
-            for entry in self.backend.list_artifacts(run.id, folders.pop()):
-                if entry.is_dir:
-                    folders.append(entry.path)
-                    continue
-                local = self.artifact_file(run, entry.path)
-                digest = hashlib.sha256()
-                with local.open("rb") as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
-                manifest[entry.path] = (digest.hexdigest(), local.stat().st_size)
+        for entry in walk_files(self.backend, run.id):
+            local = self.artifact_file(run, entry.path)
+            digest = hashlib.sha256()
+            with local.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            manifest[entry.path] = (digest.hexdigest(), local.stat().st_size)
         return manifest
 
     def artifact_file(self, run: Run, path: str) -> Path:
         local = self._files.get((run.id, path))
         if local is None:
-            local = Path(self._tmp.name) / run.id / path
+            local = target_inside(Path(self._tmp.name) / run.id, path)
             self.backend.download_artifact(run.id, path, local)
             self._files[(run.id, path)] = local
         return local
