@@ -25,8 +25,11 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKEND = "local"
 DEFAULT_EXPERIMENT = "Default"
-TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout"})
+TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout", "max_in_flight"})
 DEFAULT_SYNC_TIMEOUT = 30.0
+#: metric batches of one run that sync keeps in flight at once, by default and at most
+DEFAULT_MAX_IN_FLIGHT = 4
+MAX_IN_FLIGHT_RANGE = (1, 64)
 #: Keys of ``[local]`` the core owns (the local store is also the journal of every run).
 LOCAL_KEYS = {"path": "tbruns", "flush_interval": 1.0, "buffer_size": 100_000}
 #: Backends published as separate distributions: name -> what to install.
@@ -45,6 +48,8 @@ class Config(NamedTuple):
     source: str = "built-in default"
     #: seconds a run's end waits for its remote copy to catch up (remote backends only)
     sync_timeout: float = DEFAULT_SYNC_TIMEOUT
+    #: metric batches of one run sync sends at once to this config's backend
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
     def section(self, name: str) -> dict[str, Any]:
         """The ``[name]`` table with ``${VAR}`` interpolated (only interpolated when asked)."""
@@ -65,12 +70,14 @@ class Config(NamedTuple):
         sections = {name: {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
                     for name, table in self.sections.items()}
         return (f"Config(backend={self.backend!r}, experiment={self.experiment!r}, "
-                f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r})")
+                f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r}, "
+                f"max_in_flight={self.max_in_flight!r})")
 
     def redacted(self) -> dict[str, Any]:
         """The config as a dict with secret-looking values replaced by ``'***'``."""
         out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment,
-                               "sync_timeout": self.sync_timeout}
+                               "sync_timeout": self.sync_timeout,
+                               "max_in_flight": self.max_in_flight}
         for name, table in self.sections.items():
             out[name] = {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
         out["local"] = {**LOCAL_KEYS, **out.get("local", {})}
@@ -141,8 +148,13 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
     except (TypeError, ValueError):
         raise ConfigError(f"config key 'sync_timeout' in {source} must be a number of seconds "
                           f">= 0, got {timeout!r}") from None
+    in_flight = _interpolate(top.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT), "max_in_flight")
+    low, high = MAX_IN_FLIGHT_RANGE
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or not low <= in_flight <= high:
+        raise ConfigError(f"config key 'max_in_flight' in {source} must be an int from {low} to "
+                          f"{high} (metric batches of one run sent at once), got {in_flight!r}")
     return Config(backend=backend, experiment=experiment, sections=sections, source=source,
-                  sync_timeout=timeout)
+                  sync_timeout=timeout, max_in_flight=in_flight)
 
 
 def _discover() -> Config:

@@ -13,7 +13,6 @@ from ..errors import ConfigError
 from . import cli
 from .output import json_option, print_json, print_table
 
-
 #: ``--from`` values that name an MLflow store read in place (the ``mlflow`` plugin reads them)
 MLFLOW_STORE_SCHEMES = ("file:", "sqlite:")
 
@@ -56,7 +55,8 @@ def _plan(ctx: click.Context, to: str, from_: str | None):
     destination = open_backend(to_config)
     if destination is source or destination.describe() == source.describe():
         raise ConfigError(f"--to and the source are the same ({source.describe()})")
-    return SyncPlan(source, destination, ledger_store, experiment=to_config.experiment)
+    return SyncPlan(source, destination, ledger_store, experiment=to_config.experiment,
+                    max_in_flight=to_config.max_in_flight)
 
 
 class _Bars:
