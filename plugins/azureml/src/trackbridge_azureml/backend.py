@@ -30,7 +30,7 @@ from trackbridge.errors import BackendError, NotFoundError, ParamConflictError
 
 from .discovery import Workspace, discover_tracking_uri, parse_tracking_uri
 from .errors import Call
-from .runtags import FOLDED, creation_tags, fold, unfold
+from .runtags import batch_tags, creation_tags, fold, is_context, unfold
 from .settings import CONFIG_KEYS, Settings, parse_settings
 
 if TYPE_CHECKING:
@@ -277,12 +277,14 @@ class AzureMLBackend(Backend):
     # -- metrics, params, tags ------------------------------------------------------------
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
                   tags: Sequence[RunTag] = ()) -> None:
+        if any(is_context(t.key) for t in tags):
+            limits = self.limits
+            stored = fold(self.get_run(run_id).tags, limits.max_tag_value_length)
+            folded = fold(dict(tags), limits.max_tag_value_length, current=lambda: unfold(stored))
+            kept = batch_tags(folded, stored, limits.max_tags_per_run, f"run {run_id}")
+            tags = [RunTag(k, v) for k, v in kept.items()]
         if not (metrics or params or tags):
             return
-        if any(t.key in FOLDED for t in tags):
-            folded = fold(dict(tags), self.limits.max_tag_value_length,
-                          current=lambda: self.get_run(run_id).tags)
-            tags = [RunTag(k, v) for k, v in folded.items()]
         try:
             self._send_batch(run_id, metrics, params, tags)
         except ParamConflictError:
