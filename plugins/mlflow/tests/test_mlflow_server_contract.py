@@ -139,3 +139,24 @@ def test_training_run_through_start_run_reads_back_with_mlflows_client(
     from trackbridge import registry
 
     registry.close_all()
+
+
+def test_a_large_artifact_is_streamed_both_ways(server_backend, tmp_path):
+    """48 MiB up through the artifact proxy and back with a few MiB of Python memory."""
+    import tracemalloc
+
+    exp = server_backend.get_or_create_experiment(f"big-{uuid.uuid4().hex[:8]}")
+    run = server_backend.create_run(exp.id, run_name="big", start_time=1, tags={})
+    path = tmp_path / "big.bin"
+    with open(path, "wb") as f:
+        for i in range(48):
+            f.write(bytes([i]) * (1024 * 1024))
+    tracemalloc.start()
+    try:
+        server_backend.upload_artifact(run.id, path, "model/big.bin")
+        server_backend.download_artifact(run.id, "model/big.bin", tmp_path / "back.bin")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"peak Python memory {peak / 2**20:.1f} MiB"
+    assert (tmp_path / "back.bin").read_bytes() == path.read_bytes()
