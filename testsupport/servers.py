@@ -149,7 +149,8 @@ def wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, what: str,
 
 
 def start_mlflow(root: Path, *, workers: int = 1, extra: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, MlflowServer]:
+                 env: dict[str, str] | None = None,
+                 timeout: float = STARTUP_TIMEOUT) -> tuple[subprocess.Popen, MlflowServer]:
     """An MLflow tracking server on a free port (SQLite store, proxied artifacts in ``root``),
     answering ``/health``; the caller stops it with :func:`stop_group`."""
     port = free_port()
@@ -167,7 +168,7 @@ def start_mlflow(root: Path, *, workers: int = 1, extra: tuple[str, ...] = (),
     ]
     proc = start_group(cmd, log_path, env=env, cwd=root)
     url = f"http://{HOST}:{port}"
-    wait_until_up(f"{url}/health", proc, log_path, "mlflow server")
+    wait_until_up(f"{url}/health", proc, log_path, "mlflow server", timeout=timeout)
     return proc, MlflowServer(url=url, port=port, artifacts_dir=artifacts, db_uri=db_uri,
                               log_path=log_path)
 

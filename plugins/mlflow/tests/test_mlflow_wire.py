@@ -309,3 +309,16 @@ def test_importing_the_plugin_imports_no_http_client():
             "print(sorted(m for m in ('requests', 'urllib3', 'yaml') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "['yaml']" or done.stdout.strip() == "[]", done.stderr
+
+
+def test_the_shipped_config_is_valid(monkeypatch):
+    from pathlib import Path
+
+    from trackbridge.config import load_config
+    from trackbridge.registry import open_backend
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", HOST)
+    config = load_config(Path(__file__).parents[3] / "configs" / "mlflow.toml")
+    backend = open_backend(config)
+    assert (config.backend, config.max_in_flight) == ("mlflow", 4)
+    assert backend.describe() == f"MLflow tracking server {HOST}"
