@@ -322,3 +322,15 @@ def test_the_shipped_config_is_valid(monkeypatch):
     backend = open_backend(config)
     assert (config.backend, config.max_in_flight) == ("mlflow", 4)
     assert backend.describe() == f"MLflow tracking server {HOST}"
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from trackbridge.mlflow_rest.retry import retry_after_seconds
+
+    assert retry_after_seconds("7") == 7.0 and retry_after_seconds(None) is None
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after_seconds(later) <= 30
+    assert retry_after_seconds("soon") is None

@@ -31,7 +31,8 @@ LIMIT_WORDS = re.compile(r"(?i)\bexceed|too long|too large|too many|max(imum)? (
 
 
 def parse_error_body(body: bytes | str | None) -> tuple[str, str]:
-    """(error code, message) of an error answer; ("", the text) when it is not MLflow's JSON."""
+    """(error code, message) of an error answer; ("", the text) when it is not MLflow's JSON
+    (the first 500 characters of text that is not JSON at all)."""
     if not body:
         return "", ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
@@ -41,7 +42,7 @@ def parse_error_body(body: bytes | str | None) -> tuple[str, str]:
         return "", text.strip()[:500]
     if isinstance(data, dict) and ("error_code" in data or "message" in data):
         return str(data.get("error_code", "")), str(data.get("message", ""))
-    return "", text.strip()[:500]
+    return "", text.strip()  # other JSON, whole: a caller may know its shape
 
 
 def refusal_error(message: str, text: str) -> TrackbridgeError | None:

@@ -27,6 +27,7 @@ from trackbridge.entities import (
     RunTag,
 )
 from trackbridge.errors import BackendError, NotFoundError, ParamConflictError
+from trackbridge.mlflow_rest.convert import read_float, wire_float
 
 from .discovery import Workspace, discover_tracking_uri, parse_tracking_uri
 from .errors import Call
@@ -202,8 +203,6 @@ class AzureMLBackend(Backend):
 
     # -- runs -----------------------------------------------------------------------------
     def _run(self, data: Mapping[str, Any]) -> Run:
-        from .http import decode_float
-
         info, body = data["info"], data.get("data") or {}
         tags = unfold({t["key"]: t.get("value", "") for t in body.get("tags") or []})
         run_id, experiment_id = info["run_id"], str(info["experiment_id"])
@@ -217,7 +216,7 @@ class AzureMLBackend(Backend):
             start_time=int(info.get("start_time") or 0),
             end_time=_int_or_none(info.get("end_time")),
             params={p["key"]: p.get("value", "") for p in body.get("params") or []},
-            metrics={m["key"]: decode_float(m["value"]) for m in body.get("metrics") or []},
+            metrics={m["key"]: read_float(m["value"]) for m in body.get("metrics") or []},
             tags=tags,
             artifact_uri=info.get("artifact_uri"),
             parent_run_id=tags.get(TAG_PARENT_RUN_ID),
@@ -298,11 +297,9 @@ class AzureMLBackend(Backend):
 
     def _send_batch(self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param],
                     tags: Sequence[RunTag]) -> None:
-        from .http import encode_float
-
         body = {
             "run_id": run_id,
-            "metrics": [{"key": m.key, "value": encode_float(m.value),
+            "metrics": [{"key": m.key, "value": wire_float(m.value),
                          "timestamp": int(m.timestamp), "step": int(m.step)} for m in metrics],
             "params": _kv(params),
             "tags": _kv(tags),
@@ -313,8 +310,6 @@ class AzureMLBackend(Backend):
                      idempotent=not metrics)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        from .http import decode_float
-
         points: list[Metric] = []
         token = None
         call = self._call(f"metric history of {key!r}", run_id=run_id)
@@ -324,7 +319,7 @@ class AzureMLBackend(Backend):
             if token:
                 params["page_token"] = token
             data = self._mlflow(call, "GET", "metrics/get-history", params=params)
-            points += [Metric(m["key"], decode_float(m["value"]), int(m.get("timestamp") or 0),
+            points += [Metric(m["key"], read_float(m["value"]), int(m.get("timestamp") or 0),
                               int(m.get("step") or 0)) for m in data.get("metrics") or []]
             token = data.get("next_page_token")
             if not token:

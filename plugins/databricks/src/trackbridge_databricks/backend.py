@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from trackbridge.backend import Backend
 from trackbridge.entities import (
     ArtifactEntry,
     Experiment,
     Limits,
-    Metric,
-    Param,
-    Run,
-    RunTag,
 )
 from trackbridge.errors import (
     ConfigError,
@@ -30,6 +25,7 @@ from trackbridge.errors import (
     TrackbridgeError,
     ValidationError,
 )
+from trackbridge.mlflow_rest.backend import RestBackend
 from trackbridge.mlflow_rest.retry import throttle_session
 from trackbridge.mlflow_rest.tracking import TrackingApi
 
@@ -72,7 +68,7 @@ class _OneShotBody(io.RawIOBase):
         return self._len
 
 
-class DatabricksBackend(Backend):
+class DatabricksBackend(RestBackend):
     """Runs, metrics, params, tags and artifacts in a Databricks workspace (or any MLflow
     tracking server that databricks-sdk can reach)."""
 
@@ -281,43 +277,9 @@ class DatabricksBackend(Backend):
         self.call(lambda: self.client.workspace.mkdirs(parent),
                   what=f"create folder {parent!r} for experiment {path!r}", safe=True)
 
-    def list_experiments(self) -> list[Experiment]:
-        return self.api.list_experiments()
-
-    # -- runs ---------------------------------------------------------------------------
-    def create_run(self, experiment_id: str, *, run_name: str | None, start_time: int,
-                   tags: Mapping[str, str], parent_run_id: str | None = None,
-                   run_id: str | None = None) -> Run:
-        run = self.api.create_run(experiment_id, run_name=run_name, start_time=start_time,
-                                  tags=tags, parent_run_id=parent_run_id)
-        self._artifact_uris[run.id] = run.artifact_uri
-        return run
-
-    def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
-        self.api.update_run(run_id, status=status, end_time=end_time)
-
-    def get_run(self, run_id: str) -> Run:
-        run = self.api.get_run(run_id)
-        self._artifact_uris[run.id] = run.artifact_uri
-        return run
-
-    def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None
-                    ) -> Iterator[Run]:
-        return self.api.search_runs(experiment_ids, filter)
-
-    # -- metrics, params, tags ----------------------------------------------------------
-    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
-                  params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> None:
-        self.api.log_batch(run_id, metrics, params, tags)
-
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        return self.api.metric_history(run_id, key)
-
     # -- artifacts ----------------------------------------------------------------------
     def _store(self, run_id: str) -> artifacts.ArtifactStore:
-        if run_id not in self._artifact_uris:
-            self.get_run(run_id)
-        return artifacts.store_for(self, run_id, self._artifact_uris[run_id])
+        return artifacts.store_for(self, run_id, self.artifact_uri(run_id))
 
     def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
         self._store(run_id).upload(Path(local_path), artifact_path.strip("/"))

@@ -10,12 +10,13 @@ Nothing imports ``requests`` until the first request.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trackbridge.backend import Backend
-from trackbridge.entities import TAG_USER, ArtifactEntry, Experiment, Limits, Metric, Param, Run, RunTag
+from trackbridge.entities import ArtifactEntry, Experiment, Limits
+from trackbridge.mlflow_rest.backend import RestBackend
 from trackbridge.mlflow_rest.tracking import TrackingApi
 
 from .settings import CONFIG_KEYS, SECRET_HINT, SERVER, Settings, parse_settings
@@ -25,13 +26,14 @@ if TYPE_CHECKING:
     from .http import Http
 
 
-class MlflowBackend(Backend):
+class MlflowBackend(RestBackend):
     """Runs, metrics, params, tags and artifacts on an MLflow tracking server."""
 
     name: ClassVar[str] = "mlflow"
     config_keys: ClassVar[frozenset[str]] = CONFIG_KEYS
     #: what ``check_config`` says about a secret-looking key in ``[mlflow]``
     secret_hint: ClassVar[str] = SECRET_HINT
+    sends_user_id: ClassVar[bool] = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -81,9 +83,7 @@ class MlflowBackend(Backend):
     def _artifacts(self, run_id: str) -> ProxyArtifacts:
         from .artifacts import ProxyArtifacts, artifact_root
 
-        if run_id not in self._artifact_uris:
-            self.get_run(run_id)
-        root = artifact_root(run_id, self._artifact_uris[run_id])
+        root = artifact_root(run_id, self.artifact_uri(run_id))
         return ProxyArtifacts(self.http, run_id, root, self.settings.multipart_threshold_bytes,
                               self._multipart)
 
@@ -93,39 +93,6 @@ class MlflowBackend(Backend):
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         return self.api.get_or_create_experiment(name)
-
-    def list_experiments(self) -> list[Experiment]:
-        return self.api.list_experiments()
-
-    # -- runs -----------------------------------------------------------------------------
-    def create_run(self, experiment_id: str, *, run_name: str | None, start_time: int,
-                   tags: Mapping[str, str], parent_run_id: str | None = None,
-                   run_id: str | None = None) -> Run:
-        run = self.api.create_run(experiment_id, run_name=run_name, start_time=start_time,
-                                  tags=tags, parent_run_id=parent_run_id,
-                                  user_id=tags.get(TAG_USER))
-        self._artifact_uris[run.id] = run.artifact_uri
-        return run
-
-    def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
-        self.api.update_run(run_id, status=status, end_time=end_time)
-
-    def get_run(self, run_id: str) -> Run:
-        run = self.api.get_run(run_id)
-        self._artifact_uris[run.id] = run.artifact_uri
-        return run
-
-    def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None
-                    ) -> Iterator[Run]:
-        return self.api.search_runs(experiment_ids, filter)
-
-    # -- metrics, params, tags ------------------------------------------------------------
-    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
-                  params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> None:
-        self.api.log_batch(run_id, metrics, params, tags)
-
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        return self.api.metric_history(run_id, key)
 
     # -- artifacts ------------------------------------------------------------------------
     def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
