@@ -121,7 +121,7 @@ def test_an_ambiguous_failure_in_the_pipeline_is_reconciled_exactly_once(source,
     assert again.write_requests == 0 and dest.writes == before
 
 
-@pytest.mark.parametrize("value", [0, 65, -1, "4", 2.5, True])
+@pytest.mark.parametrize("value", [0, 65, -1, "four", 2.5, True])
 def test_a_bad_max_in_flight_is_a_config_error_naming_key_value_and_range(value):
     with pytest.raises(ConfigError) as info:
         tb.config.load_config({"max_in_flight": value})

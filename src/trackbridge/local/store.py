@@ -103,7 +103,7 @@ class LocalBackend(Backend):
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = FULL")  # a commit survives power loss too
             migrate(conn, str(self.db_path))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the local store at {self.db_path}: {exc}") from exc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 
 from trackbridge.errors import (
@@ -13,26 +12,9 @@ from trackbridge.errors import (
     TrackbridgeError,
 )
 from trackbridge.mlflow_rest.errors import ENDPOINT_NOT_FOUND, refusal_error
+from trackbridge.redaction import redact  # noqa: F401 - one redaction for every plugin
 
 from .retry import AmbiguousWriteError, HttpStatusError
-
-_PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[^\s'\"]+"),
-    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
-    re.compile(r"dapi[0-9a-f]{32}(?:-\d+)?"),  # Databricks personal access tokens
-    # signatures in signed storage URLs (Azure SAS, AWS and GCP presigned)
-    re.compile(r"(?i)((?:sig|x-amz-signature|x-amz-security-token|x-goog-signature)=)[^&\s'\"]+"),
-)
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with the given secret values and anything token- or signature-shaped masked."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.re.groups else "") + "***", text)
-    return text
 
 
 def platform_message(exc: BaseException) -> str:

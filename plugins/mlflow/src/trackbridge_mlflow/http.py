@@ -29,23 +29,19 @@ from trackbridge.mlflow_rest.retry import (
     retry_after_seconds,
     throttle_session,
 )
+from trackbridge.redaction import redact as redact_shapes
 
 from .auth import MlflowAuth, Tls
 from .version import __version__
 
-_TOKENS = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/=]+")
-_SIGNATURES = re.compile(r"(?i)((?:sig|x-amz-signature|x-amz-security-token|x-goog-signature)=)"
-                         r"[^&\s'\"]+")
+#: basic-auth credentials (base64 of user:password), which the core's masking leaves to us
+_BASIC = re.compile(r"(?i)\b(basic\s+)[A-Za-z0-9+/=]{8,}")
 USER_AGENT = f"trackbridge-mlflow/{__version__}"
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with the given secrets, Authorization values and URL signatures masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _TOKENS.sub(lambda m: f"{m.group(1)} ***", text)
-    return _SIGNATURES.sub(r"\1***", text)
+    """The core's :func:`trackbridge.redaction.redact`, basic-auth values masked too."""
+    return redact_shapes(_BASIC.sub(r"\1***", text), secrets)
 
 
 class HttpError(Exception):
