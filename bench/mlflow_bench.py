@@ -163,6 +163,17 @@ def trackbridge_migrate(mlruns: Path, url: str, work: Path, in_flight: int) -> f
     return seconds
 
 
+def bench_sync(root: Path, url: str, args: argparse.Namespace) -> None:
+    data = points(args.points)
+    theirs = bench_mlflow_client(url, data)
+    ours = {n: bench_trackbridge_sync(root, url, data, n) for n in args.in_flight}
+    print(f"sync of 1 run, {args.points:,} points + 20 params -> mlflow server --workers 4")
+    print(f"| MLflow client (log_batch of 1000) | {theirs:.1f} s | |")
+    for n, seconds in ours.items():
+        print(f"| trackbridge sync, max_in_flight={n} | {seconds:.1f} s | "
+              f"{theirs / seconds:.2f}x faster |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=100_000)
@@ -171,6 +182,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--export-import", help="a directory holding mlflow_export_import")
     parser.add_argument("--skip-migration", action="store_true")
+    parser.add_argument("--skip-sync", action="store_true")
     args = parser.parse_args()
     if args.export_import:
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [args.export_import,
@@ -180,14 +192,8 @@ def main() -> None:
         (root / "server").mkdir()
         proc, server = start_mlflow(root / "server", workers=4, timeout=600)
         try:
-            data = points(args.points)
-            theirs = bench_mlflow_client(server.url, data)
-            ours = {n: bench_trackbridge_sync(root, server.url, data, n) for n in args.in_flight}
-            print(f"sync of 1 run, {args.points:,} points + 20 params -> mlflow server --workers 4")
-            print(f"| MLflow client (log_batch of 1000) | {theirs:.1f} s | |")
-            for n, seconds in ours.items():
-                print(f"| trackbridge sync, max_in_flight={n} | {seconds:.1f} s | "
-                      f"{theirs / seconds:.2f}x faster |")
+            if not args.skip_sync:
+                bench_sync(root, server.url, args)
             if args.skip_migration:
                 return
             work = root / "migrate"

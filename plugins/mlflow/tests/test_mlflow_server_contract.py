@@ -4,6 +4,7 @@ auth on; a wrong password is a clear error; no secret ever shows in what a user 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import uuid
@@ -49,14 +50,12 @@ def test_a_wrong_password_is_a_clear_error_without_the_password(mlflow_auth_serv
 
 def test_no_secret_in_cli_output_with_debug(mlflow_auth_server, tmp_path, monkeypatch):
     """doctor, config show and a failing sync with --debug: the password never appears."""
-    import tomllib  # noqa: F401 - Python 3.11+, as CI
-
     secret = mlflow_auth_server.user_password
     config = tmp_path / "mlflow.toml"
     config.write_text(f'backend = "mlflow"\nexperiment = "cli-{uuid.uuid4().hex[:6]}"\n'
                       f'[mlflow]\ntracking_uri = "{mlflow_auth_server.url}"\n'
                       f'[local]\npath = "{tmp_path / "tbruns"}"\n')
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
     outputs = []
     for password in (secret, "wrong-" + secret):
         env.update(MLFLOW_TRACKING_USERNAME="alice", MLFLOW_TRACKING_PASSWORD=password)

@@ -11,9 +11,9 @@ import math
 import pytest
 import requests
 import responses
+from mlflow_support import clean_mlflow_env
 from trackbridge_mlflow.backend import MlflowBackend
 
-from conftest import clean_mlflow_env
 from trackbridge.entities import Metric, Param, RunTag
 from trackbridge.errors import (
     ArtifactNotFoundError,
