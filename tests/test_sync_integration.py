@@ -141,6 +141,7 @@ def test_sigkill_mid_sync_then_rerun_is_exact(store, databricks_env, proxy, mlfl
     assert child.poll() is None, child.communicate()
     child.send_signal(signal.SIGKILL)
     child.wait()
+    proxy.wait_idle()  # what the dead syncer had sent lands (or fails) before the rerun
     assert proxy.writes()[LOG_BATCH] < 15  # it really was stopped mid-way
     rerun = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
     assert rerun.returncode == 0, rerun.stderr + rerun.stdout

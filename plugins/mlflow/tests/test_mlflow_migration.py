@@ -128,6 +128,7 @@ def test_sigkill_mid_migration_then_rerun_is_exact(stores, proxy, mlflow_server,
     assert child.poll() is None, child.communicate()
     child.send_signal(signal.SIGKILL)
     child.wait()
+    proxy.wait_idle()  # what the dead syncer had sent lands (or fails) before the rerun
     assert proxy.writes()[LOG_BATCH] < 9  # it really was stopped mid-way
     run_sync(source, to, tmp_path)
     assert snapshot(mlflow_server.url, experiment, tmp_path / "b") == \

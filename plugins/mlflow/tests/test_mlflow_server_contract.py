@@ -63,9 +63,11 @@ def test_no_secret_in_cli_output_with_debug(mlflow_auth_server, tmp_path, monkey
             done = subprocess.run([sys.executable, "-m", "trackbridge", "--debug", "--config",
                                    str(config), *args], capture_output=True, text=True, env=env,
                                   timeout=120)
-            outputs.append((args, password, done.stdout + done.stderr))
-    for args, password, text in outputs:
+            outputs.append((args, password, done.stdout + done.stderr, done.returncode))
+    for args, password, text, code in outputs:
         assert password not in text, args
+        if password == secret:  # the right password: every command works
+            assert code == 0, (args, text[-2000:])
     doctor_ok = outputs[0][2]
     assert "mlflow auth" in doctor_ok and "basic auth as 'alice'" in doctor_ok
     doctor_bad = outputs[4][2]
