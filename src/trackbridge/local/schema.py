@@ -124,6 +124,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (name, alias)
     ) WITHOUT ROWID;
     """,
+    # 4: how a chunk stores its timestamps (local/columns.py): 0 int64 ms, 1 float64 ms
+    """
+    ALTER TABLE metric_chunks ADD COLUMN layout INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ..filtering import compile_filter
 from .artifacts import BlobStore
-from .columns import decode, decode_all, encode
+from .columns import Chunk, decode, decode_all, encode
 from .liveness import HOST, Locks, pid_alive, process_start_marker
 from .schema import migrate
 
@@ -196,16 +196,19 @@ class LocalBackend(Backend):
             raise self.conflict_error(run_id, conflicts)
 
     def append(
-        self, run_id: str, flat: list, params: Sequence[Param] = (), tags: Sequence[RunTag] = ()
+        self, run_id: str, flat: list, params: Sequence[Param] = (), tags: Sequence[RunTag] = (),
+        *, n: int | None = None,
     ) -> list[str]:
-        """Store points given flat (key, value, timestamp, step, ...), params and tags in one
-        transaction. Params that would change a stored value are skipped and described in
-        the returned list; everything else is stored."""
+        """Store points given flat (key, value, timestamp, step, ...; the first ``n`` entries,
+        all by default), params and tags in one transaction. Params that would change a
+        stored value are skipped and described in the returned list; the rest is stored."""
         conflicts: list[str] = []
+        n = len(flat) if n is None else n
+        chunk = encode(flat, n) if n else None  # before the transaction: it holds the GIL
         with self.transaction() as conn:
             pk = self._run_pk(conn, run_id)
-            if flat:
-                self._append_points(conn, pk, flat)
+            if chunk is not None:
+                self._append_chunk(conn, pk, chunk)
             if params:
                 existing = dict(
                     conn.execute("SELECT key, value FROM params WHERE run_pk = ?", (pk,))
@@ -233,13 +236,12 @@ class LocalBackend(Backend):
         )
 
     @staticmethod
-    def _append_points(conn: sqlite3.Connection, pk: int, flat: list) -> None:
-        chunk = encode(flat)
+    def _append_chunk(conn: sqlite3.Connection, pk: int, chunk: Chunk) -> None:
         cur = conn.execute(
-            "INSERT INTO metric_chunks(run_pk, n, keys, key_index, vals, timestamps, steps) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (pk, len(flat) // 4, json.dumps(chunk.keys), chunk.key_index, chunk.values,
-             chunk.timestamps, chunk.steps),
+            "INSERT INTO metric_chunks(run_pk, n, keys, key_index, vals, timestamps, steps, layout) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (pk, chunk.n, json.dumps(chunk.keys), chunk.key_index, chunk.values,
+             chunk.timestamps, chunk.steps, chunk.layout),
         )
         conn.executemany(
             "INSERT INTO metric_chunk_keys(run_pk, key, chunk_id) VALUES (?, ?, ?)",
@@ -376,7 +378,8 @@ class LocalBackend(Backend):
         conn = self.connection()
         pk = self._run_pk(conn, run_id)
         rows = conn.execute(
-            "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps FROM metric_chunk_keys k "
+            "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps, c.layout "
+            "FROM metric_chunk_keys k "
             "JOIN metric_chunks c USING (chunk_id) WHERE k.run_pk = ? AND k.key = ? "
             "ORDER BY c.chunk_id",
             (pk, key),
@@ -398,7 +401,7 @@ class LocalBackend(Backend):
         for chunk_id, n in sizes:
             if seen + n > position:
                 row = conn.execute(
-                    "SELECT keys, key_index, vals, timestamps, steps FROM metric_chunks "
+                    "SELECT keys, key_index, vals, timestamps, steps, layout FROM metric_chunks "
                     "WHERE chunk_id = ?", (chunk_id,)
                 ).fetchone()
                 skip = max(position - seen, 0)
