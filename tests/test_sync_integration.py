@@ -97,15 +97,16 @@ def assert_remote_equals_source(source: LocalBackend, run_id: str, remote, remot
         assert theirs.read_bytes() == ours.read_bytes(), path
 
 
+@pytest.mark.parametrize("max_in_flight", [1, 4])
 def test_exact_copy_through_429_503_resets_and_lost_answers(store, databricks_env, proxy,
-                                                           mlflow_server, tmp_path):
+                                                           mlflow_server, tmp_path, max_in_flight):
     run = log_training_run(store, files={"plots/a.txt": "a" * 10_000, "notes.txt": "hello"})
     proxy.inject(LOG_BATCH, "429", "503", "reset", "drop", None, "drop", "drop")
     proxy.inject("/api/2.0/mlflow/runs/update", "503")
     source = LocalBackend(store["local"]["path"])
     dest = open_backend(load_config(databricks_config(tmp_path, proxy.url)))
     plan = SyncPlan(source, dest, source, experiment=load_config(
-        databricks_config(tmp_path, proxy.url)).experiment)
+        databricks_config(tmp_path, proxy.url)).experiment, max_in_flight=max_in_flight)
     [report] = sync(plan, select_runs(source), backoff=0.05)
     assert report.error is None, report.error
     assert report.reconciled  # the lost answers were resolved by reading the server
@@ -140,6 +141,7 @@ def test_sigkill_mid_sync_then_rerun_is_exact(store, databricks_env, proxy, mlfl
     assert child.poll() is None, child.communicate()
     child.send_signal(signal.SIGKILL)
     child.wait()
+    proxy.wait_idle()  # what the dead syncer had sent lands (or fails) before the rerun
     assert proxy.writes()[LOG_BATCH] < 15  # it really was stopped mid-way
     rerun = subprocess.run(command, capture_output=True, text=True, env={**os.environ})
     assert rerun.returncode == 0, rerun.stderr + rerun.stdout
@@ -192,3 +194,37 @@ def test_online_mode_survives_the_server_going_away(databricks_env, proxy, mlflo
     assert_remote_equals_source(source, run.id, direct, run.remote_id, tmp_path)
     assert_applied_exactly_once(source, run.id, proxy)
     assert direct.get_run(run.remote_id).status == "FINISHED"
+
+
+def mlflow_config(tmp_path, url, **extra):
+    path = tmp_path / f"mlflow-{uuid.uuid4().hex[:6]}.toml"
+    path.write_text("\n".join([
+        'backend = "mlflow"', f'experiment = "sync-{uuid.uuid4().hex[:10]}"',
+        *(f"{k} = {v}" for k, v in extra.items()),
+        "[mlflow]", f'tracking_uri = "{url}"', "retry_timeout_seconds = 30"]) + "\n")
+    return path
+
+
+def test_pipelined_sync_to_the_mlflow_backend_through_faults_is_exact(store, proxy, mlflow_server,
+                                                                      tmp_path, monkeypatch):
+    """Eight batches in flight per run, every kind of fault on the way: exactly once."""
+    for var in [v for v in os.environ if v.startswith("MLFLOW_TRACKING_")]:
+        monkeypatch.delenv(var)
+    run = log_training_run(store, n_points=20_000, files={"notes.txt": "hello"})
+    proxy.inject(LOG_BATCH, None, "drop", "429", None, "reset", "503", "drop", None, "drop",
+                 "reset")
+    proxy.inject("/api/2.0/mlflow/runs/create", "503")
+    source = LocalBackend(store["local"]["path"])
+    config = load_config(mlflow_config(tmp_path, proxy.url, max_in_flight=8))
+    assert config.max_in_flight == 8
+    plan = SyncPlan(source, open_backend(config), source, experiment=config.experiment,
+                    max_in_flight=config.max_in_flight)
+    [report] = sync(plan, select_runs(source), backoff=0.05)
+    assert report.error is None, report.error
+    assert report.reconciled
+    direct = open_backend(load_config(mlflow_config(tmp_path, mlflow_server.url)))
+    assert_remote_equals_source(source, run.id, direct, report.remote_run_id, tmp_path)
+    assert_applied_exactly_once(source, run.id, proxy)
+    before = proxy.writes()
+    [again] = sync(plan, select_runs(source))
+    assert again.write_requests == 0 and proxy.writes() == before

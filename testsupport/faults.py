@@ -10,6 +10,10 @@ order, one per matching request:
   answering (the ambiguous case: the client cannot know that it landed).
 * ``None``: forward normally.
 
+``wait_idle()`` waits until no request is being handled: after a client is SIGKILLed, the
+requests it had sent are still forwarded and applied (as a load balancer would); a rerun
+that reconciles before they land cannot see them, so tests wait for them first.
+
 ``counts`` records every request seen, as ``(method, path)`` without the query string, and
 ``applied_metrics`` every metric point of every log-batch the upstream accepted (answered 200),
 whether or not the answer reached the client. The open-source MLflow server silently drops a
@@ -50,6 +54,8 @@ class FaultProxy:
         self.down = False
         #: (key, value, timestamp, step) of every metric point the upstream applied
         self.applied_metrics: list[tuple] = []
+        #: requests being handled right now
+        self.in_flight = 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,6 +78,15 @@ class FaultProxy:
                 return self.rfile.read(length) if length else b""
 
             def _handle(self) -> None:
+                with proxy.lock:
+                    proxy.in_flight += 1
+                try:
+                    self._handle_one()
+                finally:
+                    with proxy.lock:
+                        proxy.in_flight -= 1
+
+            def _handle_one(self) -> None:
                 path = self.path.split("?", 1)[0]
                 body = self._body()
                 fault = proxy.take(self.command, path)
@@ -146,6 +161,16 @@ class FaultProxy:
             return response.status, response.reason, response.getheaders(), response.read()
         finally:
             conn.close()
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        """Return once no request is being handled (raise after ``timeout`` seconds)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.in_flight:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.in_flight} request(s) still in flight")
+            time.sleep(0.02)
 
     def writes(self) -> Counter[str]:
         """Requests that change data (everything but GET), by path."""

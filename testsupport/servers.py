@@ -4,6 +4,8 @@ Load with ``pytest_plugins = ["testsupport.servers"]`` (the repo's root ``confte
 
 * ``mlflow_server``: the open-source MLflow tracking server (``python -m mlflow server``) with a
   SQLite store and proxied artifacts (``mlflow-artifacts:/``) in a temp directory.
+* ``mlflow_auth_server``: the same with MLflow's basic-auth app on (``--app-name basic-auth``),
+  an admin and one ordinary user with random passwords made for the session.
 * ``azurite``: Azurite's Blob service (npm package ``azurite``, installed into
   ``testsupport/node_modules`` by ``scripts/bootstrap``), a real Azure Blob endpoint for SAS-URL
   uploads with the well-known development account.
@@ -50,6 +52,14 @@ class MlflowServer:
     artifacts_dir: Path  # where the server stores proxied artifacts (--artifacts-destination)
     db_uri: str  # sqlite:///... backend store
     log_path: Path
+
+
+@dataclass(frozen=True)
+class MlflowAuthServer(MlflowServer):
+    admin: str = "admin"
+    admin_password: str = ""
+    user: str = "alice"
+    user_password: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,29 +148,70 @@ def wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, what: str,
                        f"log tail:\n{_log_tail(log_path)}")
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """One open-source MLflow tracking server for the whole session."""
-    root = tmp_path_factory.mktemp("mlflow-server")
+def start_mlflow(root: Path, *, workers: int = 1, extra: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None,
+                 timeout: float = STARTUP_TIMEOUT) -> tuple[subprocess.Popen, MlflowServer]:
+    """An MLflow tracking server on a free port (SQLite store, proxied artifacts in ``root``),
+    answering ``/health``; the caller stops it with :func:`stop_group`."""
     port = free_port()
     artifacts = root / "art"
-    artifacts.mkdir()
+    artifacts.mkdir(exist_ok=True)
     db_uri = f"sqlite:///{root / 'mlflow.db'}"
     log_path = root / "server.log"
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", **(env or {})}
     # no background job runner (half a dozen huey processes): tracking tests never need it
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     cmd = [
         sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port),
         "--backend-store-uri", db_uri, "--artifacts-destination", str(artifacts),
-        "--workers", "1",
+        "--workers", str(workers), *extra,
     ]
     proc = start_group(cmd, log_path, env=env, cwd=root)
     url = f"http://{HOST}:{port}"
+    wait_until_up(f"{url}/health", proc, log_path, "mlflow server", timeout=timeout)
+    return proc, MlflowServer(url=url, port=port, artifacts_dir=artifacts, db_uri=db_uri,
+                              log_path=log_path)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One open-source MLflow tracking server for the whole session."""
+    proc, server = start_mlflow(tmp_path_factory.mktemp("mlflow-server"))
     try:
-        wait_until_up(f"{url}/health", proc, log_path, "mlflow server")
-        yield MlflowServer(url=url, port=port, artifacts_dir=artifacts, db_uri=db_uri,
-                           log_path=log_path)
+        yield server
+    finally:
+        stop_group(proc)
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowAuthServer]:
+    """One MLflow tracking server with basic auth on: the admin (password set through the
+    auth app's config file) and an ordinary user ``alice`` created through its REST API."""
+    import base64
+    import json
+    import secrets
+
+    root = tmp_path_factory.mktemp("mlflow-auth-server")
+    admin_password, user_password = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+    ini = root / "basic_auth.ini"
+    ini.write_text("[mlflow]\ndefault_permission = READ\n"
+                   f"database_uri = sqlite:///{root / 'auth.db'}\n"
+                   f"admin_username = admin\nadmin_password = {admin_password}\n"
+                   "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                   "auth_cache_ttl_seconds = 300\n")
+    proc, server = start_mlflow(root, extra=("--app-name", "basic-auth"),
+                                env={"MLFLOW_AUTH_CONFIG_PATH": str(ini),
+                                     "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)})
+    try:
+        pair = base64.b64encode(f"admin:{admin_password}".encode()).decode()
+        request = urllib.request.Request(
+            f"{server.url}/api/2.0/mlflow/users/create", method="POST",
+            data=json.dumps({"username": "alice", "password": user_password}).encode(),
+            headers={"Authorization": f"Basic {pair}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+        yield MlflowAuthServer(**vars(server), admin_password=admin_password,
+                               user_password=user_password)
     finally:
         stop_group(proc)
 

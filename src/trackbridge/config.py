@@ -25,8 +25,11 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKEND = "local"
 DEFAULT_EXPERIMENT = "Default"
-TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout"})
+TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout", "max_in_flight"})
 DEFAULT_SYNC_TIMEOUT = 30.0
+#: metric batches of one run that sync keeps in flight at once, by default and at most
+DEFAULT_MAX_IN_FLIGHT = 4
+MAX_IN_FLIGHT_RANGE = (1, 64)
 #: Keys of ``[local]`` the core owns (the local store is also the journal of every run).
 LOCAL_KEYS = {"path": "tbruns", "flush_interval": 1.0, "buffer_size": 100_000}
 #: Ranges of the core's numeric settings (checked when a config is resolved).
@@ -34,7 +37,8 @@ MIN_FLUSH_INTERVAL, MAX_FLUSH_INTERVAL = 0.01, 3600.0
 MAX_BUFFER_SIZE = 10_000_000
 MAX_SYNC_TIMEOUT = 86_400.0
 #: Backends published as separate distributions: name -> what to install.
-KNOWN_PLUGINS = {"databricks": "trackbridge-databricks", "azureml": "trackbridge-azureml"}
+KNOWN_PLUGINS = {"databricks": "trackbridge-databricks", "azureml": "trackbridge-azureml",
+                 "mlflow": "trackbridge-mlflow"}
 _SECRET_WORDS = ("token", "secret", "password", "credential_key", "access_key", "api_key")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -48,6 +52,8 @@ class Config(NamedTuple):
     source: str = "built-in default"
     #: seconds a run's end waits for its remote copy to catch up (remote backends only)
     sync_timeout: float = DEFAULT_SYNC_TIMEOUT
+    #: metric batches of one run sync sends at once to this config's backend
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
     def section(self, name: str) -> dict[str, Any]:
         """The ``[name]`` table with ``${VAR}`` interpolated (only interpolated when asked)."""
@@ -68,12 +74,14 @@ class Config(NamedTuple):
         sections = {name: {k: _shown(k, v) for k, v in table.items()}
                     for name, table in self.sections.items()}
         return (f"Config(backend={self.backend!r}, experiment={self.experiment!r}, "
-                f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r})")
+                f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r}, "
+                f"max_in_flight={self.max_in_flight!r})")
 
     def redacted(self) -> dict[str, Any]:
         """The config as a dict, secrets masked (see :func:`_shown`)."""
         out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment,
-                               "sync_timeout": self.sync_timeout}
+                               "sync_timeout": self.sync_timeout,
+                               "max_in_flight": self.max_in_flight}
         for name, table in self.sections.items():
             out[name] = {k: _shown(k, v) for k, v in table.items()}
         out["local"] = {**LOCAL_KEYS, **out.get("local", {})}
@@ -185,10 +193,15 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
     timeout = check_number(f"sync_timeout in {source} (seconds)",
                            _interpolate(top.get("sync_timeout", DEFAULT_SYNC_TIMEOUT), "sync_timeout"),
                            low=0, high=MAX_SYNC_TIMEOUT)
+    low, high = MAX_IN_FLIGHT_RANGE
+    in_flight = check_number(
+        f"max_in_flight in {source} (metric batches of one run sent at once)",
+        _interpolate(top.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT), "max_in_flight"),
+        low=low, high=high, integer=True)
     if "local" in sections:
         sections["local"] = _check_local(sections["local"], source)
     return Config(backend=backend, experiment=experiment, sections=sections, source=source,
-                  sync_timeout=timeout)
+                  sync_timeout=timeout, max_in_flight=in_flight)
 
 
 def _discover() -> Config:
@@ -236,7 +249,7 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any] | Config | No
 
 #: Limits a backend may declare absent (``None``); in config, 0 switches them off.
 OPTIONAL_LIMITS = frozenset({"max_batch_bytes", "max_params_per_run", "max_tags_per_run",
-                             "max_metric_points_per_run"})
+                             "max_metric_points_per_run", "max_param_value_bytes"})
 
 
 def override_limits(base: Limits, overrides: Any, table: str) -> Limits:

@@ -96,6 +96,8 @@ class Limits(NamedTuple):
     max_param_key_length: int = 250
     max_tag_key_length: int = 250
     max_param_value_length: int = 6000
+    #: UTF-8 bytes of a param value, for platforms that count bytes (None: characters only)
+    max_param_value_bytes: int | None = None
     max_tag_value_length: int = 8000
     max_params_per_run: int | None = None
     max_tags_per_run: int | None = None

@@ -137,7 +137,8 @@ def _start_mirror(cfg: Config, store: Any, target: Any, run_id: str) -> Any:
     from .sync import SyncPlan
     from .sync.worker import SyncWorker
 
-    plan = SyncPlan(source=store, destination=target, ledger_store=store)
+    plan = SyncPlan(source=store, destination=target, ledger_store=store,
+                    max_in_flight=cfg.max_in_flight)
     config_hint = cfg.source if os.path.isfile(cfg.source) else "<your config file>"
     return SyncWorker(
         plan.engine(attempts=1), run_id, timeout=cfg.sync_timeout,

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from .backend import Backend
-from .config import KNOWN_PLUGINS, LOCAL_KEYS, Config
+from .config import KNOWN_PLUGINS, LOCAL_KEYS, Config, is_secret_key
 from .errors import ConfigError
 from .plugins import collect_classes
 
@@ -48,9 +48,13 @@ def check_config(config: Config) -> type[Backend]:
         valid = set(classes[name].config_keys) | (set(LOCAL_KEYS) if name == "local" else set())
         unknown = set(table) - valid
         if unknown:
+            hint = ""
+            if any(is_secret_key(k) for k in unknown):
+                said = getattr(classes[name], "secret_hint", "") or "secrets never go in a config file"
+                hint = f" ({said})"
             raise ConfigError(
                 f"unknown key(s) {', '.join(sorted(map(repr, unknown)))} in [{name}] of "
-                f"{config.source}; valid keys: {', '.join(sorted(valid))}"
+                f"{config.source}{hint}; valid keys: {', '.join(sorted(valid))}"
             )
     return classes[config.backend]
 

@@ -198,7 +198,8 @@ class ActiveRun:
         fresh: dict[str, str] = {}
         for key, value in params.items():
             check_key("param", key, limits.max_param_key_length, self._where)
-            text = check_value("param", key, value, limits.max_param_value_length, self._where)
+            text = check_value("param", key, value, limits.max_param_value_length, self._where,
+                               limits.max_param_value_bytes)
             old = self._params.get(key, fresh.get(key))
             if old is not None and old != text:
                 raise ParamConflictError(

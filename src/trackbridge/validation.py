@@ -45,14 +45,24 @@ def check_key(kind: str, key: object, max_length: int, backend: str) -> str:
     return key
 
 
-def check_value(kind: str, key: str, value: object, max_length: int, backend: str) -> str:
-    """A param or tag value, stringified, at most ``max_length`` characters."""
+def check_value(kind: str, key: str, value: object, max_length: int, backend: str,
+                max_bytes: int | None = None) -> str:
+    """A param or tag value, stringified, at most ``max_length`` characters (and
+    ``max_bytes`` bytes of UTF-8 when given)."""
     text = value if isinstance(value, str) else str(value)
     if len(text) > max_length:
         raise LimitExceededError(
             f"{kind} {key!r} has a value of {len(text)} characters; the {backend} backend "
             f"allows at most {max_length} (value starts {text[:40]!r})"
         )
+    if max_bytes is not None and len(text) * 4 > max_bytes:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise LimitExceededError(
+                f"{kind} {key!r} has a value of {size} bytes in UTF-8 ({len(text)} characters); "
+                f"the {backend} backend allows at most {max_bytes} bytes (value starts "
+                f"{text[:40]!r})"
+            )
     return text
 
 

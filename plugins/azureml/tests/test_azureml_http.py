@@ -352,6 +352,25 @@ def test_context_tags_in_a_batch_are_folded_and_read_back_unfolded(mock):
         {"key": "trackbridge.context", "value": "host=box; python=3.11.9; trackbridge=0.2.0"}]
 
 
+def test_an_adopted_resync_of_a_full_run_does_not_resend_the_dropped_context_tags(mock):
+    """A run created with 49 user tags + its name has no room for context tags: they were left
+    out at creation. A re-sync that adopts it (ledger lost) sees them missing and hands them
+    to log_batch again; they must not be sent (they would push the run past 50 tags)."""
+    mock.add(responses.POST, f"{API}/runs/log-batch", json={})
+    add_experiment(mock)
+    full = [(f"t{i}", "v") for i in range(49)] + [("mlflow.runName", "r1")]
+    mock.add(responses.GET, f"{API}/runs/get", json=run_json(tags=full))
+    context = [RunTag("trackbridge.host", "box"), RunTag("trackbridge.python_version", "3.11"),
+               RunTag("trackbridge.version", "0.1.0"), RunTag("mlflow.user", "me")]
+    with pytest.warns(UserWarning, match="50 tags per run"):
+        backend_for().log_batch(RUN_ID, tags=context)
+    assert calls_to(mock, "/runs/log-batch") == []
+    with pytest.warns(UserWarning, match="trackbridge.context"):
+        backend_for().log_batch(RUN_ID, metrics=[Metric("m", 1.0, 1, 0)], tags=context)
+    (batch,) = calls_to(mock, "/runs/log-batch")
+    assert body_of(batch)["tags"] == [] and len(body_of(batch)["metrics"]) == 1
+
+
 # -- artifacts --------------------------------------------------------------------------------
 def test_upload_asks_for_a_sas_url_then_puts_the_bytes_without_the_bearer_token(
         mock, tmp_path):

@@ -20,7 +20,7 @@ import pytest
 import responses
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
 from dbx_support import make_backend
-from trackbridge_databricks import artifacts
+from trackbridge_databricks import artifacts, signed_uploads
 
 from trackbridge.errors import ArtifactNotFoundError
 
@@ -109,7 +109,7 @@ def test_overwrite_and_empty_file(managed, blobs, tmp_path):
 
 
 def test_large_blob_goes_up_in_blocks(managed, blobs, tmp_path, monkeypatch):
-    monkeypatch.setattr(artifacts, "AZURE_BLOCK_SIZE", 1024 * 1024)
+    monkeypatch.setattr(signed_uploads, "AZURE_BLOCK_SIZE", 1024 * 1024)
     backend, run, _ = managed
     data = os.urandom(2 * 1024 * 1024 + 12_345)
     (tmp_path / "big.bin").write_bytes(data)

@@ -115,3 +115,16 @@ def test_doctor_against_the_server(config):
 def test_home_path_on_a_server_without_the_user_api_is_a_clear_error(mlflow_backend):
     with pytest.raises(ValidationError, match="current-user API"):
         mlflow_backend.get_or_create_experiment("~/churn")
+
+
+def test_param_values_are_counted_in_utf8_bytes(config):
+    """Databricks documents param values as up to 500 *bytes*: 300 'é' are 600 bytes."""
+    from trackbridge.errors import LimitExceededError
+
+    with tb.start_run(config=config) as run:
+        run.log_param("ascii", "v" * 500)  # 500 bytes: at the limit
+        with pytest.raises(LimitExceededError, match=r"600 bytes.*at most 500 bytes") as info:
+            run.log_param("name", "é" * 300)
+        assert "'name'" in str(info.value) and "databricks" in str(info.value).lower()
+        run.log_param("fits", "é" * 250)  # 500 bytes
+    assert tb.get_run(run.id, config=config).params["fits"] == "é" * 250

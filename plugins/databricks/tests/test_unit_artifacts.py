@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import responses
 from dbx_support import TOKEN
-from trackbridge_databricks import artifacts
+from trackbridge_databricks import signed_uploads
 from unit_support import API, HOST, add_run, body_bytes, calls_to, json_body
 
 from trackbridge.errors import ArtifactNotFoundError, BackendError
@@ -72,7 +72,7 @@ def test_aws_presigned_put_sends_exactly_the_returned_headers(backend, rsps, src
 
 
 def test_large_azure_blob_goes_up_in_blocks(backend, rsps, src, monkeypatch):
-    monkeypatch.setattr(artifacts, "AZURE_BLOCK_SIZE", 4000)  # the 10,240-byte file: 3 blocks
+    monkeypatch.setattr(signed_uploads, "AZURE_BLOCK_SIZE", 4000)  # the 10,240-byte file: 3 blocks
     add_run(rsps, RUN, MANAGED)
     rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json=credentials())
     got = capture_put(rsps, SIGNED.split("?")[0])
@@ -149,7 +149,7 @@ def test_unsupported_artifact_location_names_the_scheme(backend, rsps, src, uri)
 
 
 def test_adls_gen2_creates_appends_and_flushes(backend, rsps, src, monkeypatch):
-    monkeypatch.setattr(artifacts, "ADLS_APPEND_SIZE", 6000)  # the 10,240-byte file: 2 appends
+    monkeypatch.setattr(signed_uploads, "ADLS_APPEND_SIZE", 6000)  # the 10,240-byte file: 2 appends
     add_run(rsps, RUN, MANAGED)
     dfs = "https://acct.dfs.core.windows.net/root/7/abc/artifacts/plots/a.bin"
     rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json={"credential_infos": [{
@@ -220,3 +220,105 @@ def test_a_path_without_a_signed_url_is_a_clear_error(backend, rsps, src):
     rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json={"credential_infos": []})
     with pytest.raises(BackendError, match="no signed URL for 'plots/a.bin'"):
         backend.upload_artifacts(RUN, [(src, "plots/a.bin")])
+
+
+AWS_PART = "https://bucket.s3.amazonaws.com/7/abc/artifacts/big.bin"
+
+
+def multipart_answers(rsps, parts=3, *, refuse_part=None):
+    """create-multipart-upload answering one presigned URL per part (part ``refuse_part``
+    answers 403 once: an expired URL), complete, and the refresh of a part URL."""
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write", json={"credential_infos": [
+        {"run_id": RUN, "path": "plots/big.bin", "signed_uri": f"{AWS_PART}?X-Amz-Signature=S",
+         "type": "AWS_PRESIGNED_URL", "headers": []}]})
+    infos = [{"signed_uri": f"{AWS_PART}?partNumber={n}&uploadId=U1&X-Amz-Signature=SIG{n}",
+              "type": "AWS_PRESIGNED_URL", "headers": [{"name": "x-amz-acl", "value": "private"}]}
+             for n in range(1, parts + 1)]
+    rsps.add(responses.POST, f"{API}/artifacts/create-multipart-upload", json={
+        "upload_id": "U1", "upload_credential_infos": infos,
+        "abort_credential_info": {"signed_uri": f"{AWS_PART}?uploadId=U1&X-Amz-Signature=AB",
+                                  "type": "AWS_PRESIGNED_URL", "headers": []}})
+    got: dict[str, bytes] = {}
+
+    def part(request):
+        query = request.url.split("?", 1)[1]
+        if refuse_part is not None and f"partNumber={refuse_part}&" in query and \
+                "SIG" in query and "FRESH" not in query:
+            return 403, {}, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+        got[query] = body_bytes(request)
+        return 200, {"ETag": f'"etag-{query.split("&")[0]}"'}, ""
+
+    rsps.add_callback(responses.PUT, AWS_PART, callback=part)
+    rsps.add(responses.POST, f"{API}/artifacts/get-presigned-upload-part-url", json={
+        "upload_credential_info": {
+            "signed_uri": f"{AWS_PART}?partNumber={refuse_part}&uploadId=U1&X-Amz-Signature=FRESH",
+            "type": "AWS_PRESIGNED_URL", "headers": []}})
+    rsps.add(responses.POST, f"{API}/artifacts/complete-multipart-upload", json={})
+    return got
+
+
+@pytest.fixture
+def big(tmp_path, monkeypatch):
+    """A 1000-byte file with the multipart threshold lowered to 999 bytes, parts of 400."""
+    monkeypatch.setattr(signed_uploads, "AWS_MULTIPART_THRESHOLD", 999)
+    monkeypatch.setattr(signed_uploads, "AWS_PART_SIZE", 400)
+    path = tmp_path / "big.bin"
+    path.write_bytes(bytes(range(250)) * 4)
+    return path
+
+
+def test_an_aws_file_over_the_threshold_goes_up_as_a_multipart_upload(backend, rsps, big):
+    add_run(rsps, RUN, MANAGED)
+    got = multipart_answers(rsps)
+    backend.upload_artifact(RUN, big, "plots/big.bin")
+
+    (create,) = calls_to(rsps, "/artifacts/create-multipart-upload")
+    assert json_body(create.request) == {"run_id": RUN, "path": "plots/big.bin", "num_parts": 3}
+    assert create.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    puts = [c for c in rsps.calls if c.request.method == "PUT"]
+    assert [c.request.url.split("?")[1].split("&")[0] for c in puts] == \
+        ["partNumber=1", "partNumber=2", "partNumber=3"]
+    for call in puts:
+        assert "Authorization" not in call.request.headers  # the workspace token stays home
+        assert call.request.headers["x-amz-acl"] == "private"
+    data = big.read_bytes()
+    assert list(got.values()) == [data[:400], data[400:800], data[800:]]
+    (complete,) = calls_to(rsps, "/artifacts/complete-multipart-upload")
+    assert json_body(complete.request) == {
+        "run_id": RUN, "path": "plots/big.bin", "upload_id": "U1",
+        "part_etags": [{"part_number": n, "etag": f'"etag-partNumber={n}"'} for n in (1, 2, 3)]}
+    assert not [c for c in rsps.calls if c.request.method == "DELETE"]
+
+
+def test_an_expired_part_url_is_renewed_once(backend, rsps, big):
+    add_run(rsps, RUN, MANAGED)
+    got = multipart_answers(rsps, refuse_part=2)
+    backend.upload_artifact(RUN, big, "plots/big.bin")
+    (renew,) = calls_to(rsps, "/artifacts/get-presigned-upload-part-url")
+    assert json_body(renew.request) == {"run_id": RUN, "path": "plots/big.bin", "upload_id": "U1",
+                                        "part_number": 2}
+    assert any("FRESH" in q for q in got) and len(got) == 3
+    assert calls_to(rsps, "/artifacts/complete-multipart-upload")
+
+
+def test_a_failed_part_aborts_the_multipart_upload_and_says_what_failed(backend, rsps, big):
+    add_run(rsps, RUN, MANAGED)
+    multipart_answers(rsps)
+    rsps.replace(responses.PUT, AWS_PART, status=400, body="<Error><Code>BadDigest</Code></Error>")
+    rsps.add(responses.DELETE, AWS_PART, status=204)
+    with pytest.raises(BackendError) as info:
+        backend.upload_artifact(RUN, big, "plots/big.bin")
+    assert "plots/big.bin" in str(info.value) and "SIG" not in str(info.value)
+    (abort,) = [c for c in rsps.calls if c.request.method == "DELETE"]
+    assert "uploadId=U1" in abort.request.url and "Authorization" not in abort.request.headers
+    assert not calls_to(rsps, "/artifacts/complete-multipart-upload")
+
+
+def test_an_aws_file_under_the_threshold_is_one_put(backend, rsps, big, monkeypatch):
+    monkeypatch.setattr(signed_uploads, "AWS_MULTIPART_THRESHOLD", 1000)
+    add_run(rsps, RUN, MANAGED)
+    rsps.add(responses.POST, f"{API}/artifacts/credentials-for-write",
+             json=credentials("AWS_PRESIGNED_URL"))
+    got = capture_put(rsps, SIGNED.split("?")[0], status=200)
+    backend.upload_artifact(RUN, big, "plots/a.bin")
+    assert got == [big.read_bytes()] and not calls_to(rsps, "/artifacts/create-multipart-upload")

@@ -120,3 +120,19 @@ def test_throttle_applies_to_every_backend_request(backend, rsps):
         backend.update_run(RUN, status="RUNNING")
     assert t.sleeps == pytest.approx([0.1, 0.1])
 
+
+
+def test_the_sdks_own_retries_of_429_and_503_wait_for_the_throttle(backend, rsps):
+    """The SDK resends 429/503 inside one call; each resend is a request the throttle counts."""
+    t = FakeTime()
+    backend.policy = RetryPolicy(30, Throttle(10.0, clock=t.clock, sleep=t.sleep),
+                                 clock=t.clock, sleep=t.sleep)
+    rsps.add(responses.GET, f"{API}/runs/get", status=429, headers={"Retry-After": "1"},
+             json=error("REQUEST_LIMIT_EXCEEDED", "slow down"))
+    rsps.add(responses.GET, f"{API}/runs/get", status=503, headers={"Retry-After": "1"},
+             json=error("TEMPORARILY_UNAVAILABLE", "busy"))
+    add_run(rsps, RUN, "mlflow-artifacts:/7/x/artifacts")
+    backend.get_run(RUN)
+    assert len(calls_to(rsps, "/runs/get")) == 3
+    # three requests of one call: the second and the third each waited for their slot
+    assert t.sleeps[:2] == pytest.approx([0.1, 0.1])

@@ -13,17 +13,35 @@ from ..errors import ConfigError
 from . import cli
 from .output import json_option, print_json, print_table
 
+#: ``--from`` values that name an MLflow store read in place (the ``mlflow`` plugin reads them)
+MLFLOW_STORE_SCHEMES = ("file:", "sqlite:")
+
+
+def is_mlflow_file_store(path: Path) -> bool:
+    """An ``mlruns/`` directory: experiment folders with a ``meta.yaml``, no trackbridge.db."""
+    if (path / "trackbridge.db").exists():
+        return False
+    return any((child / "meta.yaml").is_file() for child in path.iterdir() if child.is_dir())
+
 
 def _source(ctx: click.Context, from_: str | None):
-    """(source backend, ledger store): a store directory, a config's backend, or by default
-    the local store of the resolved config."""
+    """(source backend, ledger store): a trackbridge store directory, an MLflow store
+    (``mlruns/``, ``file:...``, ``sqlite:///...``: read in place through the mlflow plugin), a
+    config's backend, or by default the local store of the resolved config. The ledger of a
+    source that is not a trackbridge store lives in the resolved config's local store."""
     from ..local.store import LocalBackend
     from ..registry import open_backend, open_journal
 
-    if from_ and Path(from_).is_dir():
+    if from_ and Path(from_).is_dir() and not is_mlflow_file_store(Path(from_)):
         store = LocalBackend(from_)
         return store, store
-    config = load_config(from_ or (ctx.obj or {}).get("config"))
+    own = load_config((ctx.obj or {}).get("config"))
+    if from_ and Path(from_).is_dir():
+        from_ = f"file:{Path(from_).resolve()}"
+    if from_ and from_.startswith(MLFLOW_STORE_SCHEMES):
+        config = load_config({"backend": "mlflow", "mlflow": {"tracking_uri": from_}})
+        return open_backend(config), open_journal(own)
+    config = load_config(from_) if from_ else own
     journal = open_journal(config)
     return (open_backend(config) if from_ else journal), journal
 
@@ -37,7 +55,8 @@ def _plan(ctx: click.Context, to: str, from_: str | None):
     destination = open_backend(to_config)
     if destination is source or destination.describe() == source.describe():
         raise ConfigError(f"--to and the source are the same ({source.describe()})")
-    return SyncPlan(source, destination, ledger_store, experiment=to_config.experiment)
+    return SyncPlan(source, destination, ledger_store, experiment=to_config.experiment,
+                    max_in_flight=to_config.max_in_flight)
 
 
 class _Bars:
@@ -75,7 +94,8 @@ def _report_dict(report: Any) -> dict:
 @click.option("--to", "to", required=True, type=click.Path(dir_okay=False),
               help="Config of the destination backend.")
 @click.option("--from", "from_", type=click.Path(),
-              help="Source: a config (its backend) or a local store directory. "
+              help="Source: a config (its backend), a local store directory, or an MLflow "
+                   "store (an mlruns/ directory, file:..., sqlite:///mlflow.db). "
                    "Default: the local store of the resolved config.")
 @click.option("--experiment", help="Only runs of this source experiment.")
 @click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable).")

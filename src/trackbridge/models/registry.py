@@ -86,6 +86,23 @@ class ModelRegistry(ABC):
     def describe(self) -> str:
         return f"model registry of the {self.backend.describe()}"
 
+    def run_location(self, source: ModelSource) -> tuple[str, str]:
+        """(the run on the backend, the model's location in that run's artifacts), for
+        registries whose versions point at a synced run's files; a clear error, with the
+        command to run, when the run is not synced."""
+        from .errors import ModelError
+
+        if source.run_id is None:
+            raise ModelError(
+                f"run {source.local_run_id} has not been synced to the {self.backend.describe()} "
+                f"(or its model files have changed since): run `trackbridge sync --to <config> "
+                f"--run {source.local_run_id}`, then register again")
+        run = self.backend.get_run(source.run_id)
+        if not run.artifact_uri:
+            raise ModelError(f"run {source.run_id} on the {self.backend.describe()} has no "
+                             f"artifact location")
+        return source.run_id, f"{run.artifact_uri.rstrip('/')}/{source.artifact_path}"
+
     @abstractmethod
     def create_version(self, name: str, source: ModelSource, *, description: str | None = None,
                        tags: Mapping[str, str] | None = None) -> ModelVersion:
@@ -111,15 +128,24 @@ class ModelRegistry(ABC):
     def download(self, version: ModelVersion, dst: Path) -> Path:
         """Write the version's model directory into ``dst``; return it.
 
-        The default reads the run's artifacts through the backend (``source`` must be
-        ``runs:/<run id>/<path>``); registries that copy files elsewhere override this.
+        The default reads the run's artifacts through the backend: ``source`` is
+        ``runs:/<run id>/<path>``, or a location inside the artifacts of the version's run
+        (``<run artifact_uri>/<path>``). Registries that copy files elsewhere override this.
         """
+        from .errors import ModelError
         from .uris import RunModelUri, parse_model_uri
 
         ref = parse_model_uri(version.source) if version.source.startswith("runs:/") else None
-        if not isinstance(ref, RunModelUri):
-            raise ConfigError(f"{self.describe()} cannot download {version.source!r}")
-        return download_model_dir(self.backend, ref.run_id, ref.path, dst)
+        if isinstance(ref, RunModelUri):
+            return download_model_dir(self.backend, ref.run_id, ref.path, dst)
+        if not version.run_id:
+            raise ModelError(f"version {version.version} of model {version.name!r} has no run "
+                             f"to read its files from ({self.describe()})")
+        root = (self.backend.get_run(version.run_id).artifact_uri or "").rstrip("/")
+        if not root or not version.source.startswith(root + "/"):
+            raise ModelError(f"version {version.version} of model {version.name!r} points at "
+                             f"{version.source!r}, outside its run's artifacts ({self.describe()})")
+        return download_model_dir(self.backend, version.run_id, version.source[len(root) + 1:], dst)
 
 
 def download_model_dir(backend: Backend, run_id: str, path: str, dst: Path) -> Path:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backend import Backend
+from ..config import DEFAULT_MAX_IN_FLIGHT
 from ..entities import RUNNING, Run
 from ..errors import NotFoundError, SyncError
 from ..local.store import LocalBackend
@@ -33,9 +34,11 @@ class SyncPlan:
     destination: Backend
     ledger_store: LocalBackend
     experiment: str | None = None  # destination experiment; None: the source run's
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # metric batches of one run sent at once
 
     def engine(self, **kwargs: Any) -> SyncEngine:
         ledger = Ledger.of(self.ledger_store, self.destination)
+        kwargs.setdefault("max_in_flight", self.max_in_flight)
         return SyncEngine(source_for(self.source), self.destination, ledger,
                           experiment=self.experiment, **kwargs)
 

@@ -7,9 +7,11 @@ Per run, one *pass* brings the destination up to date with the source:
    found, it is adopted *in doubt*; not found, it is created (name, start time, tags, parent).
    Parents are synced before their children so a child can point at its remote parent.
 2. **Send what is pending**, packed to the destination's limits in the fewest requests:
-   points after the ledger's cursor, params and tags not yet acknowledged. Before each
-   request the ledger is marked *in doubt*; when the answer comes back the cursor advances
-   and the doubt is cleared, in one local transaction.
+   points after the ledger's cursor, params and tags not yet acknowledged, up to
+   ``max_in_flight`` requests at once (``pipeline.py``). Before each request the ledger is
+   marked *in doubt*; as answers come back the cursor advances over the contiguous prefix
+   of batches that landed, and the doubt is cleared once nothing else may have reached the
+   destination, in one local transaction each.
 3. **Resolve doubt.** Metric batches are appended remotely and a failed request may have
    been applied in part, or in full with the answer lost. So when the ledger is in doubt
    (an ambiguous failure, a process killed mid-request, an adopted run), the engine does not
@@ -40,6 +42,7 @@ from typing import Any
 
 from ..backend import Backend
 from ..batching import pack
+from ..config import DEFAULT_MAX_IN_FLIGHT
 from ..entities import RUNNING, TAG_PARENT_RUN_ID, Metric, Param, Run, RunTag
 from ..errors import (
     ConfigError,
@@ -52,6 +55,7 @@ from ..errors import (
 )
 from ..local.liveness import HOST
 from .ledger import Ledger, RunEntry
+from .pipeline import send_pipelined
 from .sources import Source
 
 SOURCE_RUN_TAG = "trackbridge.source_run_id"
@@ -114,6 +118,7 @@ class SyncEngine:
         progress: Progress | None = None,
         attempts: int = 6,
         backoff: float = 0.5,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.source = source
@@ -123,6 +128,8 @@ class SyncEngine:
         self.dry_run = dry_run
         self.progress = progress or Progress()
         self.attempts = max(attempts, 1)
+        #: metric batches of one run in flight at once (see ``pipeline.py``)
+        self.max_in_flight = max(max_in_flight, 1)
         self.backoff = backoff
         self.sleep = sleep
 
@@ -295,23 +302,37 @@ class SyncEngine:
             if in_doubt or entry.cursor != end:
                 self.ledger.ack_batch(run.id, entry, cursor=end, in_doubt=False)
             return
+        # the cursor once batches[0..i] have landed: a range advances batch by batch; a
+        # difference (in doubt) proves nothing until all of it has landed, then jumps to the end
+        cursors, cursor = [], entry.cursor
         for i, batch in enumerate(batches):
-            self.ledger.set_in_doubt(run.id, entry)
-            self.dest.log_batch(entry.remote_run_id, batch.metrics, batch.params, batch.tags)
-            report.write_requests += 1
-            last = i == len(batches) - 1
-            if in_doubt:  # the points are a difference, not a range: jump at the end
-                cursor = end if last else entry.cursor
+            if in_doubt:
+                cursor = end if i == len(batches) - 1 else entry.cursor
             else:
-                cursor = self.source.advance(entry.cursor, batch.metrics)
+                cursor = self.source.advance(cursor, batch.metrics)
+            cursors.append(cursor)
+
+        def send(i: int) -> None:
+            batch = batches[i]
+            self.dest.log_batch(entry.remote_run_id, batch.metrics, batch.params, batch.tags)
+
+        def acknowledge(start: int, stop: int, busy: bool) -> None:
+            landed = batches[start:stop]
             self.ledger.ack_batch(
-                run.id, entry, cursor=cursor, in_doubt=in_doubt and not last,
-                params=[p.key for p in batch.params], tags=[(t.key, t.value) for t in batch.tags],
+                run.id, entry, cursor=cursors[stop - 1],
+                in_doubt=busy or (in_doubt and stop < len(batches)),
+                params=[p.key for b in landed for p in b.params],
+                tags=[(t.key, t.value) for b in landed for t in b.tags],
             )
-            report.points += len(batch.metrics)
-            report.params += len(batch.params)
-            report.tags += len(batch.tags)
-            self.progress.points(len(batch.metrics))
+            report.write_requests += stop - start
+            for batch in landed:
+                report.points += len(batch.metrics)
+                report.params += len(batch.params)
+                report.tags += len(batch.tags)
+                self.progress.points(len(batch.metrics))
+
+        send_pipelined(len(batches), send, acknowledge, width=self.max_in_flight,
+                       before_send=lambda: self.ledger.set_in_doubt(run.id, entry))
 
     def _missing_points(self, run: Run, entry: RunEntry) -> tuple[list[Metric], Any]:
         """Source points of the keys with pending points that the destination lacks, and the

@@ -85,7 +85,11 @@ class JournalSource:
 
 
 class BackendSource:
-    """Any backend, through its read side. Artifacts are downloaded once per pass to hash them."""
+    """Any backend, through its read side: each key's whole history in one read per pass.
+
+    Artifacts are downloaded once per pass to hash them, unless the backend has the files
+    on this machine (``local_artifact_path(run_id, path)``, e.g. an MLflow store read in
+    place): then they are hashed and uploaded where they are, without a copy."""
 
     initial_cursor: dict[str, int] = {}
 
@@ -132,6 +136,9 @@ class BackendSource:
 
     def artifact_file(self, run: Run, path: str) -> Path:
         local = self._files.get((run.id, path))
+        in_place = getattr(self.backend, "local_artifact_path", None)
+        if local is None and in_place is not None:
+            local = self._files[(run.id, path)] = in_place(run.id, path)
         if local is None:
             local = target_inside(Path(self._tmp.name) / run.id, path)
             self.backend.download_artifact(run.id, path, local)

@@ -27,10 +27,11 @@ from trackbridge.entities import (
     RunTag,
 )
 from trackbridge.errors import BackendError, NotFoundError, ParamConflictError
+from trackbridge.mlflow_rest.convert import read_float, wire_float
 
 from .discovery import Workspace, discover_tracking_uri, parse_tracking_uri
 from .errors import Call
-from .runtags import FOLDED, creation_tags, fold, unfold
+from .runtags import batch_tags, creation_tags, fold, is_context, unfold
 from .settings import CONFIG_KEYS, Settings, parse_settings
 
 if TYPE_CHECKING:
@@ -202,8 +203,6 @@ class AzureMLBackend(Backend):
 
     # -- runs -----------------------------------------------------------------------------
     def _run(self, data: Mapping[str, Any]) -> Run:
-        from .http import decode_float
-
         info, body = data["info"], data.get("data") or {}
         tags = unfold({t["key"]: t.get("value", "") for t in body.get("tags") or []})
         run_id, experiment_id = info["run_id"], str(info["experiment_id"])
@@ -217,7 +216,7 @@ class AzureMLBackend(Backend):
             start_time=int(info.get("start_time") or 0),
             end_time=_int_or_none(info.get("end_time")),
             params={p["key"]: p.get("value", "") for p in body.get("params") or []},
-            metrics={m["key"]: decode_float(m["value"]) for m in body.get("metrics") or []},
+            metrics={m["key"]: read_float(m["value"]) for m in body.get("metrics") or []},
             tags=tags,
             artifact_uri=info.get("artifact_uri"),
             parent_run_id=tags.get(TAG_PARENT_RUN_ID),
@@ -277,12 +276,14 @@ class AzureMLBackend(Backend):
     # -- metrics, params, tags ------------------------------------------------------------
     def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
                   tags: Sequence[RunTag] = ()) -> None:
+        if any(is_context(t.key) for t in tags):
+            limits = self.limits
+            stored = fold(self.get_run(run_id).tags, limits.max_tag_value_length)
+            folded = fold(dict(tags), limits.max_tag_value_length, current=lambda: unfold(stored))
+            kept = batch_tags(folded, stored, limits.max_tags_per_run, f"run {run_id}")
+            tags = [RunTag(k, v) for k, v in kept.items()]
         if not (metrics or params or tags):
             return
-        if any(t.key in FOLDED for t in tags):
-            folded = fold(dict(tags), self.limits.max_tag_value_length,
-                          current=lambda: self.get_run(run_id).tags)
-            tags = [RunTag(k, v) for k, v in folded.items()]
         try:
             self._send_batch(run_id, metrics, params, tags)
         except ParamConflictError:
@@ -296,11 +297,9 @@ class AzureMLBackend(Backend):
 
     def _send_batch(self, run_id: str, metrics: Sequence[Metric], params: Sequence[Param],
                     tags: Sequence[RunTag]) -> None:
-        from .http import encode_float
-
         body = {
             "run_id": run_id,
-            "metrics": [{"key": m.key, "value": encode_float(m.value),
+            "metrics": [{"key": m.key, "value": wire_float(m.value),
                          "timestamp": int(m.timestamp), "step": int(m.step)} for m in metrics],
             "params": _kv(params),
             "tags": _kv(tags),
@@ -311,8 +310,6 @@ class AzureMLBackend(Backend):
                      idempotent=not metrics)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        from .http import decode_float
-
         points: list[Metric] = []
         token = None
         call = self._call(f"metric history of {key!r}", run_id=run_id)
@@ -322,7 +319,7 @@ class AzureMLBackend(Backend):
             if token:
                 params["page_token"] = token
             data = self._mlflow(call, "GET", "metrics/get-history", params=params)
-            points += [Metric(m["key"], decode_float(m["value"]), int(m.get("timestamp") or 0),
+            points += [Metric(m["key"], read_float(m["value"]), int(m.get("timestamp") or 0),
                               int(m.get("step") or 0)) for m in data.get("metrics") or []]
             token = data.get("next_page_token")
             if not token:

@@ -20,6 +20,7 @@ from trackbridge.errors import (
     RunNotFoundError,
     TrackbridgeError,
 )
+from trackbridge.mlflow_rest.errors import parse_error_body
 from trackbridge.redaction import redact
 
 
@@ -53,20 +54,16 @@ class Call(NamedTuple):
 
 def service_message(body: bytes | str | None) -> tuple[str, str]:
     """(error code, message) from an MLflow-style or Azure-style error body."""
-    if not body:
-        return "", ""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    code, message = parse_error_body(body)
+    if code or not message.startswith("{"):
+        return code, message
     try:
-        data = json.loads(text)
-    except ValueError:
-        return "", text.strip()[:500]
-    if isinstance(data, dict):
-        if "error_code" in data or "message" in data:
-            return str(data.get("error_code", "")), str(data.get("message", ""))
-        err = data.get("error")
-        if isinstance(err, dict):
-            return str(err.get("code", "")), str(err.get("message", ""))
-    return "", text.strip()[:500]
+        err = json.loads(message).get("error")
+    except (ValueError, AttributeError):
+        return code, message
+    if isinstance(err, dict):
+        return str(err.get("code", "")), str(err.get("message", ""))
+    return code, message[:500]
 
 
 def from_status(call: Call, status: int, body: bytes | str | None,

@@ -11,8 +11,6 @@ write may be partly applied.
 from __future__ import annotations
 
 import json
-import math
-import sys
 from typing import Any
 
 from azure.core import PipelineClient
@@ -70,32 +68,6 @@ class SafeRetryPolicy(RetryPolicy):
                 and not self._idempotent(response):
             return False  # the request went out and its answer was lost: maybe applied
         return super().increment(settings, response=response, error=error)
-
-
-def encode_float(value: float) -> float | str:
-    """MLflow's JSON for doubles: NaN and infinities as the strings protobuf accepts."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return float(value)
-
-
-_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def decode_float(value: Any) -> float:
-    """A double from MLflow's JSON (a number, or "NaN"/"Infinity"/"-Infinity").
-
-    MLflow's SQL stores cannot hold infinities and keep +/-inf as the largest double, so
-    that value is read back as the infinity it stands for.
-    """
-    if isinstance(value, str) and value in _SPECIAL:
-        return _SPECIAL[value]
-    number = float(value)
-    if abs(number) == sys.float_info.max:
-        return math.copysign(math.inf, number)
-    return number
 
 
 class Http:

@@ -13,7 +13,9 @@ On Azure ML they would take up to nine of the run's 50 tags, so this backend:
   ``mlflow.source.*`` tags Azure ML studio shows;
 * never lets context tags push a run over the limit: when the user's own tags leave no room,
   context tags are dropped (``trackbridge.context`` first, ``mlflow.user`` last) with a
-  warning. The user's tags alone over the limit is an error raised before any request.
+  warning, at creation and in later batches alike (a re-sync that adopts a full run hands
+  the left-out context tags over again: they are left out again, with no request). The
+  user's tags alone over the limit is an error raised before any request.
 """
 
 from __future__ import annotations
@@ -70,6 +72,38 @@ def unfold(tags: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def _warn_dropped(run: str, dropped: list[str], max_tags: int) -> None:
+    warnings.warn(f"{run}: left out run-context tag(s) {', '.join(dropped)} to stay within "
+                  f"Azure ML's {max_tags} tags per run", stacklevel=4)
+
+
+def batch_tags(tags: Mapping[str, str], current: Mapping[str, str], max_tags: int | None,
+               run: str) -> dict[str, str]:
+    """``tags`` (folded) for a batch to a run that has ``current`` (folded, as stored), minus
+    the context tags that would take a slot the run no longer has."""
+    out = dict(tags)
+    if max_tags is None:
+        return out
+    new = [k for k in out if k not in current]
+    room = max_tags - len(current)
+    dropped = []
+    for key in DROP_ORDER:
+        if len(new) <= room:
+            break
+        if key in new:
+            del out[key]
+            new.remove(key)
+            dropped.append(key)
+    if dropped:
+        _warn_dropped(run, dropped, max_tags)
+    return out
+
+
+def is_context(key: str) -> bool:
+    """A run-context tag (folded or not) that may be left out of a full run."""
+    return key in FOLDED or key in DROP_ORDER
+
+
 def creation_tags(tags: Mapping[str, str], *, run_name: str | None, parent_run_id: str | None,
                   max_tags: int | None, max_value: int, run: str = "new run"
                   ) -> tuple[dict[str, str], str | None]:
@@ -96,6 +130,5 @@ def creation_tags(tags: Mapping[str, str], *, run_name: str | None, parent_run_i
             f"max_tags_per_run in [azureml.limits] if your workspace allows more"
         )
     if dropped:
-        warnings.warn(f"{run}: left out run-context tag(s) {', '.join(dropped)} to stay within "
-                      f"Azure ML's {max_tags} tags per run", stacklevel=3)
+        _warn_dropped(run, dropped, max_tags)
     return out, name

@@ -13,19 +13,17 @@ from its slice of the file); every download streams to disk.
 
 from __future__ import annotations
 
-import base64
-import io
-import os
 import posixpath
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urlparse
 
 from trackbridge.entities import ArtifactEntry
 from trackbridge.errors import ArtifactNotFoundError, BackendError
+from trackbridge.streams import CHUNK, write_stream
 
-from .retry import HttpStatusError
+from . import signed_uploads
+from .signed_uploads import AwsMultipartUpload, SignedUpload, check_status
 
 if TYPE_CHECKING:
     from .backend import DatabricksBackend
@@ -33,11 +31,6 @@ if TYPE_CHECKING:
 MANAGED_PREFIX = "dbfs:/databricks/mlflow-tracking/"
 VOLUMES_PREFIX = "dbfs:/Volumes/"
 PROXY_SCHEME = "mlflow-artifacts"
-CHUNK = 1024 * 1024  # bytes per read/write when streaming
-#: Azure blobs larger than this go up as blocks of this size (Put Block + Put Block List).
-AZURE_BLOCK_SIZE = 64 * 1024 * 1024
-#: ADLS Gen2 appends per request.
-ADLS_APPEND_SIZE = 64 * 1024 * 1024
 #: credentials-for-write/-read accept at most this many paths per request.
 MAX_PATHS_PER_CREDENTIALS_CALL = 2000
 
@@ -61,45 +54,6 @@ def store_for(backend: DatabricksBackend, run_id: str, artifact_uri: str | None)
 
 def _join(*parts: str | None) -> str:
     return posixpath.join(*[p.strip("/") for p in parts if p and p.strip("/")])
-
-
-class FileSlice(io.RawIOBase):
-    """``length`` bytes of a file from ``offset``, read lazily: a sized, streamed HTTP body."""
-
-    def __init__(self, path: Path, offset: int, length: int) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self._f.seek(offset)
-        self._left = self._length = length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        n = min(len(buf), self._left)
-        if n <= 0:
-            return 0
-        got = self._f.readinto(memoryview(buf)[:n])
-        self._left -= got
-        return got
-
-    def tell(self) -> int:
-        return self._length - self._left
-
-    def __len__(self) -> int:
-        return self._length
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
-
-
-def _write_stream(chunks: Iterator[bytes], dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".part")
-    with open(tmp, "wb") as out:
-        for chunk in chunks:
-            out.write(chunk)
-    os.replace(tmp, dst)
 
 
 class ArtifactStore:
@@ -150,8 +104,12 @@ class ManagedStore(ArtifactStore):
             if info is None:
                 raise BackendError(f"credentials-for-write answered no signed URL for "
                                    f"{artifact_path!r} of run {self.run_id} ({self.backend.describe()})")
-            SignedUpload(self.backend, info, local_path,
-                         f"upload {artifact_path!r} of run {self.run_id}").run()
+            what = f"upload {artifact_path!r} of run {self.run_id}"
+            if info.get("type") == "AWS_PRESIGNED_URL" and \
+                    local_path.stat().st_size > signed_uploads.AWS_MULTIPART_THRESHOLD:
+                AwsMultipartUpload(self, local_path, artifact_path, what).run()
+            else:
+                SignedUpload(self.backend, info, local_path, what).run()
 
     def list(self, path: str | None) -> list[ArtifactEntry]:
         entries, token = [], None
@@ -183,88 +141,9 @@ class ManagedStore(ArtifactStore):
                     raise ArtifactNotFoundError(
                         f"{what} on {self.backend.describe()} failed: no artifact at {path!r}")
                 check_status(r, "GET")
-                _write_stream(r.iter_content(CHUNK), dst)
+                write_stream(r.iter_content(CHUNK), dst)
 
         self.backend.call(fetch, what=what, safe=True)
-
-
-def check_status(response: Any, method: str) -> None:
-    """Raise :class:`HttpStatusError` for a non-2xx storage answer (URL query left out)."""
-    if response.status_code < 300:
-        return
-    retry_after = response.headers.get("Retry-After")
-    try:
-        wait = float(retry_after) if retry_after is not None else None
-    except ValueError:
-        wait = None
-    url = response.url.split("?", 1)[0]
-    body = response.text[:300] if not response.raw or not response.raw.closed else ""
-    raise HttpStatusError(response.status_code,
-                          f"{method} {url} answered {response.status_code}: {body}", wait)
-
-
-class SignedUpload:
-    """One file to one signed URL, per the credential type the service returned."""
-
-    def __init__(self, backend: DatabricksBackend, info: dict[str, Any], local_path: Path,
-                 what: str) -> None:
-        self.backend = backend
-        self.url: str = info["signed_uri"]
-        self.kind: str = info.get("type", "")
-        self.headers = {h["name"]: h["value"] for h in info.get("headers") or ()}
-        self.path = local_path
-        self.size = local_path.stat().st_size
-        self.what = what
-
-    def run(self) -> None:
-        if self.kind == "AZURE_ADLS_GEN2_SAS_URI":
-            self._adls()
-        elif self.kind == "AZURE_SAS_URI" and self.size > AZURE_BLOCK_SIZE:
-            self._azure_blocks()
-        else:
-            headers = dict(self.headers)
-            if self.kind == "AZURE_SAS_URI":
-                headers.setdefault("x-ms-blob-type", "BlockBlob")
-            self._send("PUT", self.url, headers, 0, self.size)
-
-    def _send(self, method: str, url: str, headers: dict[str, str], offset: int, length: int,
-              body: bytes | None = None) -> None:
-        def attempt() -> None:
-            data: Any = body if body is not None else (
-                FileSlice(self.path, offset, length) if length else b"")
-            try:
-                r = self.backend.storage.request(
-                    method, url, data=data, headers=headers,
-                    timeout=self.backend.settings.http_timeout_seconds)
-            finally:
-                if isinstance(data, FileSlice):
-                    data.close()
-            check_status(r, method)
-
-        self.backend.call(attempt, what=self.what, safe=True)
-
-    def _azure_blocks(self) -> None:
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "x-ms-blob-type"}
-        ids = []
-        for n, offset in enumerate(range(0, self.size, AZURE_BLOCK_SIZE)):
-            block_id = base64.b64encode(f"block-{n:08d}".encode()).decode()
-            ids.append(block_id)
-            length = min(AZURE_BLOCK_SIZE, self.size - offset)
-            self._send("PUT", f"{self.url}&comp=block&blockid={quote(block_id, safe='')}",
-                       headers, offset, length)
-        xml = "".join(f"<Latest>{i}</Latest>" for i in ids)
-        body = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{xml}</BlockList>'.encode()
-        self._send("PUT", f"{self.url}&comp=blocklist", headers, 0, len(body), body=body)
-
-    def _adls(self) -> None:
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "x-ms-blob-type"}
-        self._send("PUT", f"{self.url}&resource=file", headers, 0, 0, body=b"")
-        for offset in range(0, self.size, ADLS_APPEND_SIZE):
-            length = min(ADLS_APPEND_SIZE, self.size - offset)
-            self._send("PATCH", f"{self.url}&action=append&position={offset}", headers,
-                       offset, length)
-        self._send("PATCH", f"{self.url}&action=flush&position={self.size}", headers, 0, 0,
-                   body=b"")
 
 
 # -- Unity Catalog volumes: the Files API ---------------------------------------------------
@@ -314,7 +193,7 @@ class VolumeStore(ArtifactStore):
                     f"{what} on {self.backend.describe()} failed: no artifact at {path!r}"
                 ) from None
             with contents:
-                _write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
+                write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
 
         self.backend.call(attempt, what=what, safe=True)
 
@@ -369,6 +248,6 @@ class ProxiedStore(ArtifactStore):
                 ) from None
             contents = answer["contents"]
             with contents:
-                _write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
+                write_stream(iter(lambda: contents.read(CHUNK), b""), dst)
 
         self.backend.call(attempt, what=what, safe=True)

@@ -10,31 +10,26 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from trackbridge.backend import Backend
 from trackbridge.entities import (
-    TAG_PARENT_RUN_ID,
     ArtifactEntry,
     Experiment,
     Limits,
-    Metric,
-    Param,
-    Run,
-    RunTag,
 )
 from trackbridge.errors import (
     ConfigError,
     NotFoundError,
-    RunNotFoundError,
     TrackbridgeError,
     ValidationError,
 )
+from trackbridge.mlflow_rest.backend import RestBackend
+from trackbridge.mlflow_rest.retry import throttle_session
+from trackbridge.mlflow_rest.tracking import TrackingApi
 
 from . import artifacts, paths
-from .convert import metric_from_json, metric_json, run_from_json
 from .errors import install_log_redaction, redact, remove_log_redaction, translate
 from .retry import RetryPolicy, Throttle
 from .settings import CONFIG_KEYS, Settings, parse_settings
@@ -46,9 +41,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _JSON = {"Accept": "application/json", "Content-Type": "application/json"}
-#: Metric points asked for per get-history page (the service's maximum is 25,000).
-HISTORY_PAGE = 25_000
-SEARCH_PAGE = 1000
+_ACCEPT = {"Accept": "application/json"}
 
 
 class _OneShotBody(io.RawIOBase):
@@ -75,7 +68,7 @@ class _OneShotBody(io.RawIOBase):
         return self._len
 
 
-class DatabricksBackend(Backend):
+class DatabricksBackend(RestBackend):
     """Runs, metrics, params, tags and artifacts in a Databricks workspace (or any MLflow
     tracking server that databricks-sdk can reach)."""
 
@@ -90,10 +83,13 @@ class DatabricksBackend(Backend):
         self.policy = RetryPolicy(self.settings.retry_timeout_seconds,
                                   Throttle(self.settings.max_requests_per_second))
         self._artifact_uris: dict[str, str | None] = {}
-        self._experiment_names: dict[str, str] = {}
+        #: the MLflow REST mapping (the core's), over this backend's SDK client
+        self.api = TrackingApi(self._send, self.describe)
         self._me: str | None = None
         self._storage: requests.Session | None = None
         self._log_filter = install_log_redaction(self.secrets)
+        if client is not None:
+            self._throttle(client)
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any]) -> DatabricksBackend:
@@ -146,7 +142,7 @@ class DatabricksBackend(Backend):
             if getattr(s, key):
                 kwargs[key] = getattr(s, key)
         try:
-            return WorkspaceClient(config=Config(**kwargs))
+            client = WorkspaceClient(config=Config(**kwargs))
         except Exception as exc:  # the SDK raises ValueError when no auth method applies
             where = f"host {s.host}" if s.host else f"profile {s.profile!r}" if s.profile else \
                 "the environment"
@@ -156,6 +152,16 @@ class DatabricksBackend(Backend):
                 f"DATABRICKS_HOST and DATABRICKS_TOKEN, or name a profile of ~/.databrickscfg "
                 f"([databricks] profile = ...), or log in with `databricks auth login`"
             ) from None
+        self._throttle(client)
+        return client
+
+    def _throttle(self, client: WorkspaceClient) -> None:
+        """Put the throttle under the SDK's HTTP session, so its own resends of 429/503 wait
+        for it too (the SDK keeps the session in a private attribute: without it, calls are
+        throttled once each, as before)."""
+        session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
+        if session is not None:
+            throttle_session(session, lambda: self.policy.throttle)
 
     def secrets(self) -> list[str]:
         """Secret values the client holds, to mask in any message."""
@@ -172,6 +178,7 @@ class DatabricksBackend(Backend):
             import requests
 
             self._storage = requests.Session()
+            throttle_session(self._storage, lambda: self.policy.throttle)
         return self._storage
 
     def call(self, fn: Callable[[], T], *, what: str, safe: bool,
@@ -184,6 +191,24 @@ class DatabricksBackend(Backend):
         except Exception as exc:
             raise translate(exc, what, self.describe(), not_found=not_found,
                             secrets=self.secrets()) from None
+
+    def _send(self, method: str, path: str, *, what: str, safe: bool,
+              query: Mapping[str, Any] | None = None, body: Mapping[str, Any] | None = None,
+              not_found: type[NotFoundError] = NotFoundError) -> dict[str, Any]:
+        """One MLflow REST request through ``w.api_client.do`` (the transport of
+        :class:`~trackbridge.mlflow_rest.tracking.TrackingApi`). An unsafe body goes as a
+        one-shot body, so that no layer resends it after an ambiguous failure."""
+        if body is not None and not safe:
+            import json
+
+            data = json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+            fn = lambda: self.client.api_client.do(  # noqa: E731
+                method, path, data=_OneShotBody(data), headers=_JSON)
+        elif body is not None:
+            fn = lambda: self.client.api_client.do(method, path, body=body, headers=_JSON)  # noqa: E731
+        else:
+            fn = lambda: self.client.api_client.do(method, path, query=query, headers=_ACCEPT)  # noqa: E731
+        return self.call(fn, what=what, safe=safe, not_found=not_found) or {}
 
     # -- experiments --------------------------------------------------------------------
     def current_user(self) -> str:
@@ -209,36 +234,15 @@ class DatabricksBackend(Backend):
     def experiment_path(self, name: str) -> str:
         return paths.resolve_experiment_name(name, self.current_user)
 
-    def _lookup(self, path: str) -> Any:
-        """The SDK's experiment called ``path`` (deleted ones included), or None."""
-        from databricks.sdk.errors import NotFound
-
-        def lookup() -> Any:
-            try:
-                return self.client.experiments.get_by_name(path).experiment
-            except NotFound:
-                return None
-
-        exp = self.call(lookup, what=f"look up experiment {path!r}", safe=True)
-        if exp is not None:
-            self._experiment_names[exp.experiment_id] = exp.name
-        return exp
-
     def get_experiment(self, name: str) -> Experiment | None:
-        exp = self._lookup(self.experiment_path(name))
-        if exp is None or exp.lifecycle_stage == "deleted":
-            return None
-        return Experiment(exp.experiment_id, exp.name, exp.artifact_location)
+        return self.api.get_experiment(self.experiment_path(name))
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         path = self.experiment_path(name)
-        found = self._lookup(path)
-        if found is not None and found.lifecycle_stage == "deleted":
-            raise ValidationError(
-                f"experiment {path!r} on {self.describe()} is deleted (id {found.experiment_id}); "
-                f"restore it or choose another name")
-        if found is not None:
-            return Experiment(found.experiment_id, found.name, found.artifact_location)
+        return self.api.get_or_create_experiment(path, create=lambda: self._create_experiment(path))
+
+    def _create_experiment(self, path: str) -> None:
+        """``create_experiment``; a missing parent folder is made once; a race is fine."""
         from databricks.sdk.errors import ResourceAlreadyExists
 
         location = paths.experiment_artifact_location(self.settings.artifact_root, path)
@@ -251,7 +255,7 @@ class DatabricksBackend(Backend):
             try:
                 self.policy.call(create, safe=True, what=what)
             except ResourceAlreadyExists:
-                pass  # created meanwhile by someone else: look it up below
+                pass  # created meanwhile by someone else
             except Exception as exc:
                 if not paths.is_missing_parent_error(exc):
                     raise
@@ -264,11 +268,6 @@ class DatabricksBackend(Backend):
             raise
         except Exception as exc:
             raise translate(exc, what, self.describe(), secrets=self.secrets()) from None
-        found = self.get_experiment(path)
-        if found is None:
-            raise TrackbridgeError(f"{what} on {self.describe()} reported success but the "
-                                   f"experiment cannot be found")
-        return found
 
     def _make_parent(self, path: str, cause: BaseException) -> None:
         parent = paths.parent_folder(path)
@@ -279,142 +278,9 @@ class DatabricksBackend(Backend):
         self.call(lambda: self.client.workspace.mkdirs(parent),
                   what=f"create folder {parent!r} for experiment {path!r}", safe=True)
 
-    def list_experiments(self) -> list[Experiment]:
-        out, token = [], None
-        while True:
-            query = {"max_results": SEARCH_PAGE, **({"page_token": token} if token else {})}
-            page = self.call(
-                lambda query=query: self.client.api_client.do(
-                    "POST", "/api/2.0/mlflow/experiments/search", body=query, headers=_JSON),
-                what="list experiments", safe=True)
-            for e in page.get("experiments", []):
-                out.append(Experiment(str(e["experiment_id"]), e["name"],
-                                      e.get("artifact_location")))
-            token = page.get("next_page_token")
-            if not token:
-                return out
-
-    def _experiment_name(self, experiment_id: str) -> str:
-        name = self._experiment_names.get(experiment_id)
-        if name is None:
-            exp = self.call(lambda: self.client.experiments.get_experiment(experiment_id),
-                            what=f"look up experiment {experiment_id}", safe=True).experiment
-            name = self._experiment_names[experiment_id] = exp.name
-        return name
-
-    # -- runs ---------------------------------------------------------------------------
-    def create_run(self, experiment_id: str, *, run_name: str | None, start_time: int,
-                   tags: Mapping[str, str], parent_run_id: str | None = None,
-                   run_id: str | None = None) -> Run:
-        """``POST runs/create`` (the body of ``w.experiments.create_run``), sent with a
-        one-shot body: a resend after an ambiguous failure could create a second run."""
-        import json
-
-        all_tags = dict(tags)
-        if parent_run_id:
-            all_tags.setdefault(TAG_PARENT_RUN_ID, parent_run_id)
-        body = {"experiment_id": experiment_id, "start_time": int(start_time),
-                "tags": [{"key": k, "value": v} for k, v in all_tags.items()]}
-        if run_name is not None:
-            body["run_name"] = run_name
-        data = json.dumps(body, separators=(",", ":")).encode()
-        answer = self.call(
-            lambda: self.client.api_client.do(
-                "POST", "/api/2.0/mlflow/runs/create", data=_OneShotBody(data), headers=_JSON),
-            what=f"create run {run_name!r} in experiment {experiment_id}", safe=False)
-        run = run_from_json(answer["run"], self._experiment_name(experiment_id))
-        self._artifact_uris[run.id] = run.artifact_uri
-        return run
-
-    def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
-        from databricks.sdk.service.ml import UpdateRunStatus
-
-        self.call(lambda: self.client.experiments.update_run(
-            run_id=run_id, status=UpdateRunStatus(status), end_time=end_time),
-            what=f"set status {status} of run {run_id}", safe=True, not_found=RunNotFoundError)
-
-    def get_run(self, run_id: str) -> Run:
-        answer = self.call(lambda: self.client.experiments.get_run(run_id),
-                           what=f"get run {run_id}", safe=True, not_found=RunNotFoundError)
-        data = answer.run.as_dict()
-        run = run_from_json(data, self._experiment_name(str(data["info"]["experiment_id"])))
-        self._artifact_uris[run.id] = run.artifact_uri
-        return run
-
-    def search_runs(self, experiment_ids: Sequence[str], filter: str | None = None
-                    ) -> Iterator[Run]:
-        token = None
-        while True:
-            body: dict[str, Any] = {"experiment_ids": list(experiment_ids),
-                                    "max_results": SEARCH_PAGE,
-                                    "order_by": ["attributes.start_time DESC"]}
-            if filter:
-                body["filter"] = filter
-            if token:
-                body["page_token"] = token
-            page = self.call(
-                lambda body=body: self.client.api_client.do(
-                    "POST", "/api/2.0/mlflow/runs/search", body=body, headers=_JSON),
-                what=f"search runs of experiment(s) {', '.join(experiment_ids)}", safe=True)
-            for r in page.get("runs", []):
-                yield run_from_json(r, self._experiment_name(str(r["info"]["experiment_id"])))
-            token = page.get("next_page_token")
-            if not token:
-                return
-
-    # -- metrics, params, tags ----------------------------------------------------------
-    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (),
-                  params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> None:
-        if not (metrics or params or tags):
-            return
-        what = (f"log_batch of {len(metrics)} metric(s), {len(params)} param(s), "
-                f"{len(tags)} tag(s) to run {run_id}")
-        if not metrics:  # params re-log as a no-op and tags upsert: a resend is harmless
-            from databricks.sdk.service.ml import Param as SdkParam
-            from databricks.sdk.service.ml import RunTag as SdkTag
-
-            self.call(lambda: self.client.experiments.log_batch(
-                run_id=run_id, params=[SdkParam(key=p.key, value=p.value) for p in params],
-                tags=[SdkTag(key=t.key, value=t.value) for t in tags]),
-                what=what, safe=True, not_found=RunNotFoundError)
-            return
-        import json
-
-        body = json.dumps({
-            "run_id": run_id,
-            "metrics": [metric_json(m) for m in metrics],
-            "params": [{"key": p.key, "value": p.value} for p in params],
-            "tags": [{"key": t.key, "value": t.value} for t in tags],
-        }, allow_nan=False, separators=(",", ":")).encode()
-        # metrics are appended: the request is sent once (a fresh one-shot body per attempt
-        # only when the service certainly did not apply it, see retry.RetryPolicy)
-        self.call(lambda: self.client.api_client.do(
-            "POST", "/api/2.0/mlflow/runs/log-batch", data=_OneShotBody(body), headers=_JSON),
-            what=what, safe=False, not_found=RunNotFoundError)
-
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        points, token = [], None
-        while True:
-            query = {"run_id": run_id, "metric_key": key, "max_results": HISTORY_PAGE,
-                     **({"page_token": token} if token else {})}
-            page = self.call(
-                lambda query=query: self.client.api_client.do(
-                    "GET", "/api/2.0/mlflow/metrics/get-history", query=query,
-                    headers={"Accept": "application/json"}),
-                what=f"get history of metric {key!r} of run {run_id}", safe=True,
-                not_found=RunNotFoundError)
-            points.extend(metric_from_json(m) for m in page.get("metrics", []))
-            token = page.get("next_page_token")
-            if not token:
-                break
-        points.sort(key=lambda m: (m.step, m.timestamp))  # stable: equal keys keep server order
-        return points
-
     # -- artifacts ----------------------------------------------------------------------
     def _store(self, run_id: str) -> artifacts.ArtifactStore:
-        if run_id not in self._artifact_uris:
-            self.get_run(run_id)
-        return artifacts.store_for(self, run_id, self._artifact_uris[run_id])
+        return artifacts.store_for(self, run_id, self.artifact_uri(run_id))
 
     def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
         self._store(run_id).upload(Path(local_path), artifact_path.strip("/"))

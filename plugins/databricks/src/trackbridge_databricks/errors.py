@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable
 
 from trackbridge.errors import (
     ArtifactNotFoundError,
     BackendError,
-    LimitExceededError,
     NotFoundError,
-    ParamConflictError,
     TrackbridgeError,
 )
+from trackbridge.mlflow_rest.errors import ENDPOINT_NOT_FOUND, refusal_error
 from trackbridge.redaction import redact  # noqa: F401 - one redaction for every plugin
 
 from .retry import AmbiguousWriteError, HttpStatusError
 
-_PARAM_CHANGED = re.compile(r"(?i)changing param value|already logged with value|param.*cannot be changed")
-_LIMIT_WORDS = re.compile(r"(?i)\bexceed|too long|too large|too many|max(imum)? (length|size)")
 
 def platform_message(exc: BaseException) -> str:
     """The platform's own words for a failure (error code first when there is one)."""
@@ -45,9 +41,17 @@ def translate(
     secrets: Iterable[str] = (),
 ) -> TrackbridgeError:
     """The trackbridge error for ``exc`` raised while doing ``what`` (e.g. "log_batch to run
-    abc") against ``where`` (the backend's description)."""
+    abc") against ``where`` (the backend's description). It carries the platform's
+    ``error_code`` (e.g. ``RESOURCE_ALREADY_EXISTS``) as an attribute."""
     if isinstance(exc, TrackbridgeError):
         return exc
+    error = _translate(exc, what, where, not_found=not_found, secrets=secrets)
+    error.error_code = getattr(exc, "error_code", None) or ""  # type: ignore[attr-defined]
+    return error
+
+
+def _translate(exc: BaseException, what: str, where: str, *,
+               not_found: type[NotFoundError] | None, secrets: Iterable[str]) -> TrackbridgeError:
     from databricks.sdk import errors
 
     message = redact(platform_message(exc), secrets)
@@ -60,20 +64,19 @@ def translate(
             f"{what} on {where} failed in a way that leaves its effect unknown: {effect}, so it "
             f"was not resent automatically (a blind resend could {risk}). Platform said: {message}"
         )
+    if isinstance(exc, errors.NotFound) and ENDPOINT_NOT_FOUND in message:
+        return BackendError(f"{text}. This host does not offer that API")
     if isinstance(exc, HttpStatusError) and exc.status == 404 and not_found is not None:
         return not_found(text)
     if isinstance(exc, errors.NotFound) and not_found is not None:
         return not_found(text)
     if isinstance(exc, errors.BadRequest):
-        if _PARAM_CHANGED.search(str(exc)):
-            return ParamConflictError(text)
-        if _LIMIT_WORDS.search(str(exc)):
-            return LimitExceededError(text)
+        refused = refusal_error(str(exc), text)
+        if refused is not None:
+            return refused
     if isinstance(exc, (errors.Unauthenticated, errors.PermissionDenied)):
         return BackendError(f"{text}. Check the credentials the SDK resolved with "
                             f"`trackbridge doctor` (DATABRICKS_TOKEN, the profile, or OAuth)")
-    if isinstance(exc, errors.NotFound) and "ENDPOINT_NOT_FOUND" in message:
-        return BackendError(f"{text}. This host does not offer that API")
     return BackendError(text)
 
 

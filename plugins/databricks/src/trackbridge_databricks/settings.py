@@ -8,20 +8,15 @@ from typing import Any, NamedTuple
 from trackbridge.config import check_number, override_limits
 from trackbridge.entities import Limits
 from trackbridge.errors import ConfigError
+from trackbridge.mlflow_rest.limits import MLFLOW_LIMITS
 
-#: Databricks' documented limits (see the README for the sources). Keys and param values are
+#: Databricks' documented limits (see the README for the sources): MLflow's per-batch and key
+#: limits, with these differences. Keys and param values are
 #: the log-batch / log-param limits; 5000 for tag values sits under both Databricks' 64 KB
 #: and open-source MLflow's 8000, so the same config works against either.
-DATABRICKS_LIMITS = Limits(
-    max_metrics_per_batch=1000,
-    max_params_per_batch=100,
-    max_tags_per_batch=100,
-    max_entities_per_batch=1000,
-    max_batch_bytes=1_000_000,
-    max_metric_key_length=250,
-    max_param_key_length=250,
-    max_tag_key_length=250,
+DATABRICKS_LIMITS = MLFLOW_LIMITS._replace(
     max_param_value_length=500,
+    max_param_value_bytes=500,  # documented as "up to 500 bytes": UTF-8 bytes are counted
     max_tag_value_length=5000,
     max_params_per_run=1600,
     max_tags_per_run=1600,
