@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,10 @@ class LoadedModel:
     """A loaded model: call :meth:`predict`. The framework object is :attr:`raw_model`."""
 
     def __init__(self, model: Any, mlmodel: Mapping[str, Any], flavor: str,
-                 input_example: Any = None) -> None:
+                 input_example: Any = None, predict_fn: Callable[[Any], Any] | None = None
+                 ) -> None:
         self.raw_model = model
+        self._predict = predict_fn or model.predict
         self.metadata: dict[str, Any] = dict(mlmodel)
         self.flavor = flavor
         self.input_example = input_example
@@ -32,7 +34,7 @@ class LoadedModel:
         return self.metadata.get("run_id")
 
     def predict(self, data: Any) -> Any:
-        return self.raw_model.predict(data)
+        return self._predict(data)
 
     def __repr__(self) -> str:
         return f"<LoadedModel flavor={self.flavor} model={type(self.raw_model).__qualname__} " \
@@ -55,4 +57,5 @@ def load_model_dir(path: str | os.PathLike[str], *, allow_pickle: bool = False,
     info = mlmodel.get("saved_input_example_info")
     if isinstance(info, Mapping) and (root / info.get("artifact_path", "")).is_file():
         example = read_example((root / info["artifact_path"]).read_text(), info)
-    return LoadedModel(model, mlmodel, flavor.name, example)
+    return LoadedModel(model, mlmodel, flavor.name, example,
+                       predict_fn=lambda data: flavor.predict(model, data))
