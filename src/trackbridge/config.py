@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKEND = "local"
 DEFAULT_EXPERIMENT = "Default"
-TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout"})
+TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout", "system_metrics",
+                            "system_metrics_interval"})
 DEFAULT_SYNC_TIMEOUT = 30.0
+DEFAULT_SYSTEM_METRICS_INTERVAL = 10.0
+#: seconds between two samples of system metrics: the range accepted in config
+SYSTEM_METRICS_INTERVAL_RANGE = (0.1, 86400.0)
 #: Keys of ``[local]`` the core owns (the local store is also the journal of every run).
 LOCAL_KEYS = {"path": "tbruns", "flush_interval": 1.0, "buffer_size": 100_000}
 #: Backends published as separate distributions: name -> what to install.
@@ -44,6 +48,9 @@ class Config(NamedTuple):
     source: str = "built-in default"
     #: seconds a run's end waits for its remote copy to catch up (remote backends only)
     sync_timeout: float = DEFAULT_SYNC_TIMEOUT
+    #: sample system metrics in every run (``system_metrics = true``), and how often
+    system_metrics: bool = False
+    system_metrics_interval: float = DEFAULT_SYSTEM_METRICS_INTERVAL
 
     def section(self, name: str) -> dict[str, Any]:
         """The ``[name]`` table with ``${VAR}`` interpolated (only interpolated when asked)."""
@@ -64,12 +71,16 @@ class Config(NamedTuple):
         sections = {name: {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
                     for name, table in self.sections.items()}
         return (f"Config(backend={self.backend!r}, experiment={self.experiment!r}, "
-                f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r})")
+                f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r}, "
+                f"system_metrics={self.system_metrics!r}, "
+                f"system_metrics_interval={self.system_metrics_interval!r})")
 
     def redacted(self) -> dict[str, Any]:
         """The config as a dict with secret-looking values replaced by ``'***'``."""
         out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment,
-                               "sync_timeout": self.sync_timeout}
+                               "sync_timeout": self.sync_timeout,
+                               "system_metrics": self.system_metrics,
+                               "system_metrics_interval": self.system_metrics_interval}
         for name, table in self.sections.items():
             out[name] = {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
         out["local"] = {**LOCAL_KEYS, **out.get("local", {})}
@@ -140,8 +151,24 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
     except (TypeError, ValueError):
         raise ConfigError(f"config key 'sync_timeout' in {source} must be a number of seconds "
                           f">= 0, got {timeout!r}") from None
+    system_metrics, interval = _system_metrics_settings(top, source)
     return Config(backend=backend, experiment=experiment, sections=sections, source=source,
-                  sync_timeout=timeout)
+                  sync_timeout=timeout, system_metrics=system_metrics,
+                  system_metrics_interval=interval)
+
+
+def _system_metrics_settings(top: Mapping[str, Any], source: str) -> tuple[bool, float]:
+    enabled = top.get("system_metrics", False)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"config key 'system_metrics' in {source} must be true or false, "
+                          f"got {enabled!r}")
+    interval = top.get("system_metrics_interval", DEFAULT_SYSTEM_METRICS_INTERVAL)
+    low, high = SYSTEM_METRICS_INTERVAL_RANGE
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or \
+            not low <= interval <= high:
+        raise ConfigError(f"config key 'system_metrics_interval' in {source} must be a number of "
+                          f"seconds from {low} to {high:.0f}, got {interval!r}")
+    return enabled, float(interval)
 
 
 def _discover() -> Config:
