@@ -212,6 +212,24 @@ def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> None:
     _require_active().log_dict(dictionary, artifact_file)
 
 
+def log_figure(figure: Any, artifact_file: str) -> None:
+    _require_active().log_figure(figure, artifact_file)
+
+
+def log_image(image: Any, artifact_file: str | None = None, *, key: str | None = None,
+              step: int | None = None, timestamp: int | None = None) -> None:
+    _require_active().log_image(image, artifact_file, key=key, step=step, timestamp=timestamp)
+
+
+def log_table(data: Any, artifact_file: str) -> None:
+    _require_active().log_table(data, artifact_file)
+
+
+def log_input(dataset: Any, context: str | None = "training",
+              tags: Mapping[str, Any] | None = None) -> None:
+    _require_active().log_input(dataset, context, tags)
+
+
 def flush() -> None:
     """Flush every live run."""
     for run in live_runs():

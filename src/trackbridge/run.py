@@ -7,7 +7,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .backend import Backend
 from .entities import FAILED, FINISHED, KILLED, RUN_STATUSES, RUNNING, Limits, Param, Run, RunTag
@@ -23,9 +23,6 @@ from .validation import (
     check_value,
 )
 from .writer import RunWriter
-
-if TYPE_CHECKING:
-    pass
 
 _time_ns = time.time_ns
 
@@ -282,6 +279,34 @@ class ActiveRun:
             path = Path(tmp) / target.rsplit("/", 1)[-1]
             path.write_bytes(data)
             self.backend.upload_artifact(self.id, path, target)
+
+    # -- figures, images, tables, datasets (trackbridge.media, trackbridge.data) ------------
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        """Store a matplotlib or plotly figure; the format follows the extension."""
+        from .media import log_figure
+
+        log_figure(self, figure, artifact_file)
+
+    def log_image(self, image: Any, artifact_file: str | None = None, *, key: str | None = None,
+                  step: int | None = None, timestamp: int | None = None) -> None:
+        """Store a numpy/PIL image as ``artifact_file``, or as ``step`` of the series ``key``."""
+        from .media import log_image
+
+        log_image(self, image, artifact_file, key=key, step=step, timestamp=timestamp)
+
+    def log_table(self, data: Any, artifact_file: str) -> None:
+        """Store a dict of columns or a DataFrame as MLflow table JSON (appends to an existing one)."""
+        from .media import log_table
+
+        log_table(self, data, artifact_file)
+
+    def log_input(self, dataset: Any, context: str | None = "training",
+                  tags: Mapping[str, Any] | None = None) -> None:
+        """Record a dataset the run used (``tb.data.from_pandas(df)``, a DataFrame, an array, a path)."""
+        from .data import to_input
+
+        self._raise_state()
+        self.backend.log_inputs(self.id, [to_input(dataset, context, tags)])
 
     # -- models ---------------------------------------------------------------------------
     def log_model(self, model: Any, name: str = "model", input_example: Any = None,

@@ -39,6 +39,7 @@ from ..errors import (
 from ..filtering import compile_filter
 from .artifacts import BlobStore
 from .columns import decode, decode_all, encode
+from .inputs import DatasetInputs
 from .liveness import HOST, is_alive, process_start_marker
 from .schema import migrate
 
@@ -65,7 +66,7 @@ def _value(v: float | None) -> float:
     return float("nan") if v is None else v
 
 
-class LocalBackend(Backend):
+class LocalBackend(DatasetInputs, Backend):
     """The embedded default backend. ``path`` is the store's root directory."""
 
     name: ClassVar[str] = "local"

@@ -18,6 +18,7 @@ from trackbridge.backend import Backend
 from trackbridge.entities import (
     TAG_PARENT_RUN_ID,
     ArtifactEntry,
+    DatasetInput,
     Experiment,
     Limits,
     Metric,
@@ -34,7 +35,7 @@ from trackbridge.errors import (
 )
 
 from . import artifacts, paths
-from .convert import metric_from_json, metric_json, run_from_json
+from .convert import inputs_from_json, inputs_json, metric_from_json, metric_json, run_from_json
 from .errors import install_log_redaction, redact, remove_log_redaction, translate
 from .retry import RetryPolicy, Throttle
 from .settings import CONFIG_KEYS, Settings, parse_settings
@@ -395,6 +396,21 @@ class DatabricksBackend(Backend):
                 break
         points.sort(key=lambda m: (m.step, m.timestamp))  # stable: equal keys keep server order
         return points
+
+    # -- dataset inputs -----------------------------------------------------------------
+    def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
+        """``POST runs/log-inputs``; the service adds a dataset to a run once: a resend is safe."""
+        self.call(lambda: self.client.api_client.do(
+            "POST", "/api/2.0/mlflow/runs/log-inputs", body=inputs_json(run_id, inputs),
+            headers=_JSON), what=f"log {len(inputs)} dataset input(s) to run {run_id}",
+            safe=True, not_found=RunNotFoundError)
+
+    def get_inputs(self, run_id: str) -> list[DatasetInput]:
+        answer = self.call(lambda: self.client.api_client.do(
+            "GET", "/api/2.0/mlflow/runs/get", query={"run_id": run_id},
+            headers={"Accept": "application/json"}),
+            what=f"get the dataset inputs of run {run_id}", safe=True, not_found=RunNotFoundError)
+        return inputs_from_json(answer.get("run", {}))
 
     # -- artifacts ----------------------------------------------------------------------
     def _store(self, run_id: str) -> artifacts.ArtifactStore:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
-from trackbridge.entities import TAG_PARENT_RUN_ID, TAG_RUN_NAME, Metric, Run
+from trackbridge.entities import TAG_PARENT_RUN_ID, TAG_RUN_NAME, Dataset, DatasetInput, Metric, Run
 
 
 def wire_float(value: float) -> float | str:
@@ -67,3 +68,18 @@ def run_from_json(d: dict[str, Any], experiment_name: str) -> Run:
         artifact_uri=info.get("artifact_uri"),
         parent_run_id=tags.get(TAG_PARENT_RUN_ID),
     )
+
+
+def inputs_json(run_id: str, inputs: Sequence[DatasetInput]) -> dict[str, Any]:
+    """The body of ``runs/log-inputs`` (fields that are None are left out)."""
+    return {"run_id": run_id, "datasets": [
+        {"tags": [{"key": k, "value": v} for k, v in i.tags.items()],
+         "dataset": {k: v for k, v in i.dataset._asdict().items() if v is not None}}
+        for i in inputs]}
+
+
+def inputs_from_json(run: dict[str, Any]) -> list[DatasetInput]:
+    """The dataset inputs of a ``runs/get`` answer's ``run``."""
+    found = run.get("inputs", {}).get("dataset_inputs", [])
+    return [DatasetInput(Dataset(**{f: d["dataset"].get(f) for f in Dataset._fields}),
+                         {t["key"]: t["value"] for t in d.get("tags", [])}) for d in found]
