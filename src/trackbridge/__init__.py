@@ -45,8 +45,8 @@ from .version import __version__
 
 _MODEL_CALLS = ("load_model", "register_model", "set_model_alias", "list_model_versions")
 #: submodules imported on first use: ``tb.data``, ``tb.sklearn.autolog()``, ...
-_LAZY_MODULES = {"data": ".data", "sklearn": ".autolog.sklearn", "xgboost": ".autolog.xgboost",
-                 "lightgbm": ".autolog.lightgbm"}
+_LAZY_MODULES = {"data": ".data", "sklearn": ".autologging.sklearn",
+                 "xgboost": ".autologging.xgboost", "lightgbm": ".autologging.lightgbm"}
 
 
 def __getattr__(name: str):  # ``tb.hookimpl`` without importing pluggy at ``import trackbridge``
@@ -63,7 +63,7 @@ def __getattr__(name: str):  # ``tb.hookimpl`` without importing pluggy at ``imp
 
         return importlib.import_module(_LAZY_MODULES[name], __name__)
     if name == "autolog":
-        from .autolog import autolog
+        from .autologging import autolog
 
         return autolog
     raise AttributeError(f"module 'trackbridge' has no attribute {name!r}")

@@ -121,6 +121,7 @@ def start_run(
     )
     mirror = None if store is target else _start_mirror(cfg, store, target, info.id)
     run = ActiveRun(info, store, writer, on_end=_forget, limits=limits, where=where, mirror=mirror)
+    run.config = cfg
     if run_id is not None and tags:
         run.set_tags(tags)
     if sample:

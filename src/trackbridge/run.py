@@ -56,6 +56,8 @@ class ActiveRun:
         self.artifact_uri: str | None = info.artifact_uri
         self.status: str = RUNNING
         self.backend = backend
+        #: the resolved Config the run was started with (set by ``start_run``)
+        self.config: Any = None
         self._writer = writer
         self._limits = limits or backend.limits
         self._where = where or backend.describe()
