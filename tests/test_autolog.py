@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import trackbridge as tb
+from testsupport.children import child_env
 
 TRAINING = '''
 import json, sys, warnings
@@ -50,7 +51,7 @@ def trained(tmp_path_factory):
     script = root / "train.py"
     script.write_text(TRAINING)
     proc = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True, text=True,
-                          timeout=600, env={"PATH": "/usr/bin:/bin", "HOME": str(root)})
+                          timeout=600, env=child_env(root))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))[7:])
     config = {"local": {"path": str(root / "tbruns")}}

@@ -90,9 +90,7 @@ def _log_datasets(run: Any, original: Any, args: tuple[Any, ...], kwargs: dict[s
         log_dataset(run, train_set.data, train_set.label, "train")
     names = boosting.argument(original, args, kwargs, "valid_names") or []
     for i, valid in enumerate(boosting.argument(original, args, kwargs, "valid_sets") or ()):
-        if valid is not train_set:
-            log_dataset(run, valid.data, valid.label, "eval",
-                        name=names[i] if i < len(names) else None)
+        log_dataset(run, valid.data, valid.label, "eval", name=names[i] if i < len(names) else None)
 
 
 def _after_train(run: Any, model: Any, results: list[dict[str, float]], settings: Settings,

@@ -102,9 +102,8 @@ def _log_datasets(run: Any, original: Any, args: tuple[Any, ...], kwargs: dict[s
     dtrain = boosting.argument(original, args, kwargs, "dtrain")
     if dtrain is not None:
         log_dataset(run, dtrain.get_data(), None, "train")
-    for matrix, name in boosting.argument(original, args, kwargs, "evals") or ():
-        if matrix is not dtrain:
-            log_dataset(run, matrix.get_data(), None, "eval", name=name)
+    for matrix, name in boosting.argument(original, args, kwargs, "evals") or ():  # dtrain too
+        log_dataset(run, matrix.get_data(), None, "eval", name=name)
 
 
 def _after_train(run: Any, model: Any, results: list[dict[str, float]], original: Any,
