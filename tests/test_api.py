@@ -139,6 +139,14 @@ def test_nested_runs(store):
     assert tb.get_run(other.id, config=store).parent_run_id == parent.id
 
 
+@pytest.mark.parametrize("experiment", [None, "sweep"])
+def test_a_parent_run_that_does_not_exist_is_refused_at_start_run(store, experiment):
+    with pytest.raises(tb.RunNotFoundError, match="doesnotexist"):
+        tb.start_run(experiment=experiment, parent_run_id="doesnotexist", config=store)
+    assert tb.active_run() is None
+    assert tb.search_runs(config=store) == []  # no run was made that could never sync
+
+
 def test_reads_see_unflushed_writes_of_a_live_run(store):
     store["local"]["flush_interval"] = 3600  # the background flusher will not help
     with tb.start_run(config=store) as run:

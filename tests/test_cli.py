@@ -121,3 +121,47 @@ def test_doctor_on_the_local_store(logged):
     result = invoke("doctor", "--config", config)
     assert result.exit_code == 0
     assert "ok" in result.output and "'cli' exists" in result.output
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0cmFja2JyaWRnZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+LEAKY = {
+    "host": "https://token:dapi0123456789abcdef0123456789abcdef@adb-1.azuredatabricks.net",
+    "profile": "user:hunter2@example.com",  # not a URL: left as it is
+    "auth_type": JWT,
+    "artifact_root": "https://acct.blob.core.windows.net/c?sv=2024&sig=SIGSECRET%3D&se=x",
+}
+
+
+def test_config_show_redacts_credentials_inside_values(tmp_path, monkeypatch, builtin_plugins_only):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "c.toml"
+    config.write_text("[local]\npath = \"x\"\n[databricks]\n"
+                      + "".join(f"{k} = {json.dumps(v)}\n" for k, v in LEAKY.items()))
+    for args in (("config", "show"), ("config", "show", "--json")):
+        out = invoke(*args, "--config", config).output
+        for secret in ("dapi0123456789abcdef", "token:", JWT, "SIGSECRET"):
+            assert secret not in out, (args, secret)
+        assert "adb-1.azuredatabricks.net" in out and "acct.blob.core.windows.net" in out
+    from trackbridge.config import load_config
+
+    shown = repr(load_config(config))
+    assert "dapi0123456789abcdef" not in shown and JWT not in shown and "SIGSECRET" not in shown
+
+
+def test_an_error_that_quotes_a_value_never_prints_its_credentials(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "c.toml"
+    config.write_text('sync_timeout = "https://me:pa55word@proxy.example.com"\n')
+    result = CliRunner().invoke(cli, ["runs", "list", "--config", str(config)])
+    assert result.exit_code == 1 and "sync_timeout" in result.output
+    assert "pa55word" not in result.output and "proxy.example.com" in result.output
+
+
+@pytest.mark.parametrize("bad", ["metrics.x > 1.2.3", "metrics.x > ...", "params.p IN (1.2.3)"])
+def test_a_malformed_number_in_a_filter_is_a_one_line_error(logged, bad):
+    config, _ = logged
+    result = CliRunner().invoke(cli, ["runs", "list", "--filter", bad, "--config", str(config)])
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    [line] = result.output.strip().splitlines()
+    token = bad.split()[-1].strip("()")
+    assert line.startswith("Error:") and repr(token) in line, line

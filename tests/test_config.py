@@ -58,9 +58,8 @@ def test_interpolation(clean_env, monkeypatch):
                           "local": {"path": "${TB_TEST_ROOT}"}})
     assert config.experiment == "fallback"
     assert str(config.local_path) == str(clean_env / "store")
-    missing = load_config({"local": {"path": "${TB_TEST_MISSING}"}})
     with pytest.raises(ConfigError, match=r"local\.path.*TB_TEST_MISSING"):
-        missing.local_settings()
+        load_config({"local": {"path": "${TB_TEST_MISSING}"}})  # when resolved, not when used
 
 
 def test_unknown_top_level_key_lists_valid_ones(clean_env):
@@ -137,3 +136,39 @@ def test_repr_of_a_config_hides_secrets():
                           "databricks": {"client_secret": "S3CR3T", "host": "https://h"}})
     assert "SECRET-123" not in repr(config) and "S3CR3T" not in repr(config)
     assert "https://h" in repr(config) and "***" in repr(config)
+
+
+def test_a_config_error_quoting_a_value_masks_its_credentials():
+    with pytest.raises(ConfigError, match="sync_timeout") as caught:
+        load_config({"sync_timeout": "https://me:pa55word@proxy.example.com"})
+    assert "pa55word" not in str(caught.value) and "proxy.example.com" in str(caught.value)
+
+
+@pytest.mark.parametrize(("table", "key", "value"), [
+    ("local", "flush_interval", float("inf")), ("local", "flush_interval", 1e308),
+    ("local", "flush_interval", 0), ("local", "flush_interval", -1), ("local", "flush_interval", "soon"),
+    ("local", "flush_interval", True), ("local", "flush_interval", float("nan")),
+    ("local", "buffer_size", 0), ("local", "buffer_size", 1.5), ("local", "buffer_size", "lots"),
+    ("local", "buffer_size", 10**12),
+    (None, "sync_timeout", float("inf")), (None, "sync_timeout", -1), (None, "sync_timeout", "x"),
+    ("local", "path", ["a", "b"]), ("local", "path", True), ("local", "path", ""), ("local", "path", 5),
+])
+def test_every_core_config_value_has_a_type_and_range(table, key, value):
+    data = {key: value} if table is None else {table: {key: value}}
+    with pytest.raises(ConfigError) as caught:
+        load_config(data)
+    message = str(caught.value)
+    where = key if table is None else f"[{table}] {key}"
+    assert where in message and repr(value) in message, message
+    if key != "path":
+        assert " to " in message  # the allowed range
+
+
+def test_numbers_from_environment_variables_are_parsed(monkeypatch, store):
+    monkeypatch.setenv("FLUSH", "0.25")
+    config = load_config({"sync_timeout": "${TIMEOUT:-12.5}",
+                          "local": {"path": store["local"]["path"], "flush_interval": "${FLUSH}",
+                                    "buffer_size": "${BUF:-5000}"}})
+    assert config.sync_timeout == 12.5
+    assert config.local_settings()["flush_interval"] == 0.25
+    assert config.local_settings()["buffer_size"] == 5000

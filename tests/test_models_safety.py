@@ -162,3 +162,66 @@ def test_the_loader_shipped_for_mlflow_honours_mlflows_pickle_switch(store, tmp_
     with pytest.raises(Exception, match="MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
         mlflow.pyfunc.load_model(str(path))
     assert os.path.isfile(path / "code" / "trackbridge_pyfunc_loader.py")
+
+
+DANGEROUS = ("tempfile", "threading", "urllib", "subprocess", "ctypes", "_ctypes", "socket")
+
+
+def _reexports_of_dangerous_classes() -> list[str]:
+    """Names, inside sklearn / numpy / scipy, of classes defined in DANGEROUS modules (e.g.
+    sklearn.datasets._covtype.TemporaryDirectory is tempfile.TemporaryDirectory)."""
+    import inspect
+    import sys
+
+    import scipy.sparse  # noqa: F401
+    import sklearn.datasets  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("sklearn", "numpy", "scipy") and module is not None:
+            for attr, value in list(vars(module).items()):
+                if inspect.isclass(value) and \
+                        (value.__module__ or "").split(".")[0] in DANGEROUS:
+                    found.setdefault(f"{value.__module__}.{value.__qualname__}", f"{name}.{attr}")
+    return sorted(found.values())
+
+
+def test_a_tampered_file_naming_a_dangerous_class_by_a_trusted_path_is_refused(store, tmp_path):
+    names = _reexports_of_dangerous_classes()
+    assert names  # e.g. tempfile.TemporaryDirectory, threading.Thread, a ctypes function pointer
+    model = make_pipeline(LinearRegression()).fit(X, Y)
+    with tb.start_run(experiment="models", config=store) as run:
+        run.log_model(model)
+    for name in names[:8]:
+        path = tb.download_artifacts(run.id, "model", tmp_path / name, config=store)
+        module_name, _, attr = name.rpartition(".")
+        _tamper(path / "model.skops", "LinearRegression", module_name, attr)
+        with pytest.raises(UnsafeModelError, match=attr):
+            tb.load_model(path)
+
+
+def test_no_class_defined_outside_sklearn_numpy_scipy_is_trusted_through_a_reexport():
+    """Every module of the trusted packages loaded here, every class attribute it re-exports
+    from elsewhere (threading.Thread, urllib.request.Request, tempfile, ctypes, ...)."""
+    import inspect
+    import sys
+
+    import scipy.sparse  # noqa: F401 - load what models typically pull in
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+
+    from trackbridge.models.flavors.sklearn import TRUSTED_PACKAGES, _is_trusted_class
+
+    checked, foreign = 0, []
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] not in TRUSTED_PACKAGES or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            if not inspect.isclass(value):
+                continue
+            checked += 1
+            defined_in = getattr(value, "__module__", "") or ""
+            if defined_in.split(".")[0] not in TRUSTED_PACKAGES and _is_trusted_class(f"{name}.{attr}"):
+                foreign.append(f"{name}.{attr} -> {defined_in}.{value.__qualname__}")
+    assert checked > 1000 and not foreign, foreign[:20]

@@ -32,7 +32,8 @@ PLUGIN_SOURCE = textwrap.dedent('''
         def limits(self):
             return trackbridge.Limits(max_metrics_per_batch=10, max_params_per_batch=3,
                                       max_tags_per_batch=2, max_entities_per_batch=12,
-                                      max_param_value_length=20, max_params_per_run=5)
+                                      max_param_value_length=20, max_params_per_run=5,
+                                      max_metric_points_per_run=100)
 
         def log_batch(self, run_id, metrics=(), params=(), tags=()):
             Recording.batches.append((len(metrics), len(params), len(tags)))
@@ -111,6 +112,24 @@ def test_backend_limits_are_checked_at_the_call_site(installed_plugin):
         run.log_param("one_more", 1)
     run.end()
     assert len(tb.get_run(run.id, config=installed_plugin).params) == 5
+
+
+def test_the_per_run_point_limit_is_all_or_nothing_and_counts_a_resumed_run(installed_plugin):
+    with pytest.warns(UserWarning):
+        run = tb.start_run(config=installed_plugin)
+    for i in range(97):
+        run.log_metric("m", float(i), step=i)
+    with pytest.raises(tb.ValidationError, match=r"more than 100 metric points.*at most 100 per run"):
+        run.log_metrics({f"k{i}": 1.0 for i in range(5)}, step=1)  # 102 > 100: none is stored
+    run.end()
+    assert tb.get_run(run.id, config=installed_plugin).metrics.keys() == {"m"}
+    again = tb.start_run(run_id=run.id, config=installed_plugin)  # resumed: 97 already stored
+    again.log_metrics({"a": 1.0, "b": 2.0, "c": 3.0})
+    with pytest.raises(tb.ValidationError, match="more than 100 metric points"):
+        again.log_metric("d", 4.0)
+    again.end()
+    stored = sum(len(tb.get_metric_history(run.id, k, config=installed_plugin)) for k in "mabcd")
+    assert stored == 100
 
 
 def test_plugin_config_keys_are_checked(installed_plugin):

@@ -174,6 +174,72 @@ def test_script_attaches_to_the_run_and_its_environment(config, tmp_path):
     assert lines["args"] == "['--lr', '0.1', '--msg', 'a b']"
 
 
+def test_only_the_first_top_level_start_run_of_the_script_attaches(config, tmp_path):
+    """A sweep script under `trackbridge run`: its first run is the project's run, the next
+    ones are new runs (MLflow consumes MLFLOW_RUN_ID the same way); nested ones nest."""
+    root = project(tmp_path / "p", {"sweep.py": """
+        import os, trackbridge as tb
+        for lr in (0.1, 0.01, 0.001):
+            with tb.start_run() as run:
+                run.log_param("lr", lr)
+                with tb.start_run(nested=True) as child:
+                    child.log_param("fold", 1)
+                print("run", run.id, flush=True)
+        print("env", os.environ.get("TRACKBRIDGE_RUN_ID"), flush=True)
+    """})
+    result = trackbridge_run(config, root, "-e", "sweep.py")
+    assert result.exit_code == 0, result.output
+    ids = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("run ")]
+    assert len(set(ids)) == 3
+    runs = {r.id: r for r in tb.search_runs(config=config)}
+    assert len(runs) == 6
+    project_run = runs[ids[0]]
+    assert project_run.tags["trackbridge.project.entry_point"] == "sweep.py"
+    assert [runs[i].params["lr"] for i in ids] == ["0.1", "0.01", "0.001"]
+    assert all("trackbridge.project.entry_point" not in runs[i].tags for i in ids[1:])
+    children = [r for r in runs.values() if r.parent_run_id]
+    assert sorted(r.parent_run_id for r in children) == sorted(ids)
+    assert "env None" in result.stdout  # consumed: a process the script starts does not attach
+
+
+NASTY = ["$(touch {marker})", "`touch {marker}`", "'; touch {marker}; '", '"; touch {marker}; "',
+         "$HOME", "a\\b", "it's", 'say "hi"', "\\", "x\n touch {marker}", ""]
+
+
+@pytest.mark.parametrize("template", [
+    "echo msg={msg}",
+    'echo "msg={msg}"',
+    "echo 'msg={msg}'",
+    'echo "[{msg}]" | sed "s/^\\[//; s/\\]$//" | sed "s/^/msg=/"',
+])
+def test_parameter_values_are_never_run_as_shell_whatever_the_quoting(config, tmp_path, template):
+    marker = tmp_path / "pwned"
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "MLproject").write_text(
+        "name: q\nentry_points:\n  main:\n    parameters:\n      msg: {type: string}\n"
+        f"    command: {json.dumps(template)}\n")
+    for value in (v.format(marker=marker) for v in NASTY):
+        result = trackbridge_run(config, tmp_path / "proj", "-P", f"msg={value}")
+        assert result.exit_code == 0, result.output
+        assert not marker.exists(), (template, value)
+        if "\n" not in value:
+            assert result.stdout.splitlines()[-1] == f"msg={value}", (template, value)
+
+
+@pytest.mark.parametrize("template", ['python -c "$(echo {msg})"', "echo `echo {msg}`",
+                                      "echo ${{X:-{msg}}}", "echo $'{msg}'"])
+def test_a_placeholder_the_shell_would_reparse_is_refused_naming_the_entry_point(
+        config, tmp_path, template):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "MLproject").write_text(
+        "name: q\nentry_points:\n  go:\n    parameters:\n      msg: {type: string}\n"
+        f"    command: {json.dumps(template)}\n")
+    result = trackbridge_run(config, tmp_path / "proj", "-e", "go", "-P", "msg=hi")
+    assert result.exit_code != 0
+    assert "entry point 'go'" in result.output and "{msg}" in result.output
+    assert tb.search_runs(config=config) == []  # refused before any run was made
+
+
 def test_run_is_not_reported_killed_while_trackbridge_run_holds_it(config, tmp_path,
                                                                    monkeypatch):
     """The script's start_run makes the script the run's writer. When the script is gone

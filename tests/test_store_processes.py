@@ -94,3 +94,24 @@ def test_a_live_writer_is_not_reported_killed(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_flushed_points_and_stored_files_are_on_disk_not_only_in_the_page_cache(tmp_path, monkeypatch):
+    """Power-safe durability: every commit is fsynced (SQLite synchronous=FULL in WAL mode), and
+    a stored artifact's bytes and its directory entry are fsynced before it is recorded."""
+    import stat as stat_module
+
+    store = LocalBackend(tmp_path / "store")
+    assert store.connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(stat_module.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"w" * 1000)
+    store.blobs.put(source)
+    assert False in synced and True in synced  # the file, then its directory

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 import trackbridge as tb
-from trackbridge.errors import BackendError
+from trackbridge.errors import BackendError, SyncError
 from trackbridge.local.store import LocalBackend
 from trackbridge.sync import SOURCE_RUN_TAG, SyncPlan, select_runs, sync
 
@@ -290,22 +290,73 @@ def test_one_syncer_at_a_time_per_run_and_destination(source, dest):
     assert second.sync_run(run.id).created
 
 
-def test_a_dead_syncers_lease_is_taken_over(source, dest):
-    run = log_run(source, n_points=10)
+def test_reconciliation_sends_a_key_first_logged_while_it_reads_the_source(source, dest):
+    """The run is still logging while a pass resolves doubt: a chunk with a new key committed
+    between the engine's reads of the source must be sent (now or on the next pass), and the
+    ledger must never call the run synced before it is."""
+    run = tb.start_run(config=source)
+    run.log_metrics({"loss": 1.0}, step=0)
+    run.log_metrics({"loss": 0.5}, step=1)
+    run.flush()
     plan = plan_for(source, dest)
-    dead = subprocess_pid_that_exited()
-    with plan.ledger_store.transaction() as conn:
-        conn.execute("INSERT INTO sync_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (run.id, plan.engine().ledger.destination, "killed-syncer",
-                      __import__("socket").gethostname(), dead, None, 2**62))
-    [report] = sync(plan, select_runs(plan.source))
-    assert report.error is None and report.created
+    engine = plan.engine(attempts=1)
+    dest.faults = ["lose"]  # the first batch lands, its answer is lost: the ledger is in doubt
+    with pytest.raises(SyncError):
+        engine.sync_run(run.id)
+    assert engine.ledger.load(run.id).in_doubt
+    store = engine.source.store
+    original = store.points_since
+    reads = []
+
+    def training_goes_on(run_id, position):
+        result = original(run_id, position)
+        reads.append(position)
+        if len(reads) == 1:  # the trainer commits a chunk with a new key right after this read
+            store.append(run_id, ["acc", 0.75, 1_000, 1])
+        return result
+
+    store.points_since = training_goes_on
+    engine.sync_run(run.id)
+    store.points_since = original
+    engine.sync_run(run.id)
+    run.end()
+    engine.sync_run(run.id)
+    remote = engine.ledger.load(run.id).remote_run_id
+    assert [m.value for m in dest.get_metric_history(remote, "loss")] == [1.0, 0.5]
+    assert [m.value for m in dest.get_metric_history(remote, "acc")] == [0.75]
 
 
-def subprocess_pid_that_exited() -> int:
-    import subprocess
-    import sys
+class DedupDestination(Destination):
+    """Keeps one copy of identical points (key, value, timestamp, step), as MLflow servers do."""
 
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
+    def log_batch(self, run_id, metrics=(), params=(), tags=()):
+        seen = {(m.key, m.value, m.timestamp, m.step) for k in {m.key for m in metrics}
+                for m in self.get_metric_history(run_id, k)}
+        fresh = []
+        for m in metrics:
+            if (m.key, m.value, m.timestamp, m.step) not in seen:
+                seen.add((m.key, m.value, m.timestamp, m.step))
+                fresh.append(m)
+        super().log_batch(run_id, fresh, params, tags)
+
+
+def test_identical_points_reconcile_once_against_a_destination_that_keeps_one(source, tmp_path):
+    dest = DedupDestination(tmp_path / "dedup")
+    run = tb.start_run(config=source)
+    for _ in range(3):
+        run.log_metric("loss", 0.5, step=1, timestamp=1_000)  # the same point, logged thrice
+    run.log_metric("loss", 0.25, step=2, timestamp=2_000)
+    run.end()
+    plan = plan_for(source, dest)
+    sync(plan, select_runs(plan.source))
+    with sqlite3.connect(plan.ledger_store.db_path) as conn:  # lose the ledger: adopt in doubt
+        for table in ("sync_runs", "sync_params", "sync_tags", "sync_artifacts"):
+            conn.execute(f"DELETE FROM {table}")
+    for _ in range(2):
+        dest.writes.clear()
+        [report] = sync(plan, select_runs(plan.source))
+        assert report.error is None
+        assert "log_batch" not in dest.writes  # converged: nothing resent, pass after pass
+    remote = report.remote_run_id
+    assert [(m.value, m.step) for m in dest.get_metric_history(remote, "loss")] == [(0.5, 1), (0.25, 2)]
+    dest.close()

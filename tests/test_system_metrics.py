@@ -82,11 +82,20 @@ def test_off_by_default_and_switched_by_config_then_env_then_argument(fast, monk
 @pytest.mark.parametrize(("key", "value", "needle"), [
     ("system_metrics", "yes", "must be true or false, got 'yes'"),
     ("system_metrics_interval", 0.01, "from 0.1 to 86400, got 0.01"),
-    ("system_metrics_interval", "10", "from 0.1 to 86400, got '10'"),
+    ("system_metrics_interval", "ten", "from 0.1 to 86400, got 'ten'"),
 ])
 def test_bad_settings_are_config_errors_naming_key_value_and_range(fast, key, value, needle):
-    with pytest.raises(ConfigError, match=f"'{key}'.*{needle}"):
+    with pytest.raises(ConfigError, match=f"{key} in config dict.*{needle}"):
         tb.start_run(config={**fast, key: value})
+
+
+def test_settings_from_environment_variables(fast, monkeypatch):
+    monkeypatch.setenv("SM", "true")
+    monkeypatch.setenv("SMI", "0.5")
+    from trackbridge.config import load_config
+
+    cfg = load_config({"system_metrics": "${SM}", "system_metrics_interval": "${SMI}"})
+    assert (cfg.system_metrics, cfg.system_metrics_interval) == (True, 0.5)
 
 
 def test_bad_env_value_fails_before_a_run_exists(fast, monkeypatch):

@@ -152,3 +152,11 @@ def test_artifact_paths_are_normalised(run, store, tmp_path):
     src.write_text("x")
     run.log_artifact(src, artifact_path="./a//b/")
     assert [e.path for e in tb.list_artifacts(run.id, "a/b", config=store)] == ["a/b/f.txt"]
+
+
+def test_step_none_is_step_zero_as_in_mlflow(run, store):
+    run.log_metric("a", 1.0, step=None)
+    run.log_metrics({"b": 2.0, "c": 3.0}, step=None)
+    for key in "abc":
+        [point] = tb.get_metric_history(run.id, key, config=store)
+        assert point.step == 0

@@ -58,6 +58,17 @@ class Backend(ABC):
         """Where this backend stores data, for messages (never includes a secret)."""
         return self.name
 
+    def identity(self) -> str:
+        """Which store this is, as the sync ledger keys it: the same for one config before and
+        after connecting and in every process, computed without the network, no secret.
+        The default is :meth:`describe`; override it when the description can change."""
+        return self.describe()
+
+    def former_identities(self) -> list[str]:
+        """Identities an older trackbridge may have keyed this destination by; the ledger
+        moves their entries to :meth:`identity` when it is opened. Default: none."""
+        return []
+
     def check_experiment_name(self, name: str) -> None:
         """Raise :class:`~trackbridge.errors.ValidationError` if ``name`` can never be an
         experiment here. Called by ``start_run`` before a run is journalled for this backend,

@@ -33,6 +33,10 @@ DEFAULT_SYSTEM_METRICS_INTERVAL = 10.0
 SYSTEM_METRICS_INTERVAL_RANGE = (0.1, 86400.0)
 #: Keys of ``[local]`` the core owns (the local store is also the journal of every run).
 LOCAL_KEYS = {"path": "tbruns", "flush_interval": 1.0, "buffer_size": 100_000}
+#: Ranges of the core's numeric settings (checked when a config is resolved).
+MIN_FLUSH_INTERVAL, MAX_FLUSH_INTERVAL = 0.01, 3600.0
+MAX_BUFFER_SIZE = 10_000_000
+MAX_SYNC_TIMEOUT = 86_400.0
 #: Backends published as separate distributions: name -> what to install.
 KNOWN_PLUGINS = {"databricks": "trackbridge-databricks", "azureml": "trackbridge-azureml"}
 _SECRET_WORDS = ("token", "secret", "password", "credential_key", "access_key", "api_key")
@@ -68,7 +72,7 @@ class Config(NamedTuple):
         return Path(str(self.local_settings()["path"])).expanduser()
 
     def __repr__(self) -> str:  # configs end up in logs and tracebacks: never a secret
-        sections = {name: {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
+        sections = {name: {k: _shown(k, v) for k, v in table.items()}
                     for name, table in self.sections.items()}
         return (f"Config(backend={self.backend!r}, experiment={self.experiment!r}, "
                 f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r}, "
@@ -76,21 +80,67 @@ class Config(NamedTuple):
                 f"system_metrics_interval={self.system_metrics_interval!r})")
 
     def redacted(self) -> dict[str, Any]:
-        """The config as a dict with secret-looking values replaced by ``'***'``."""
+        """The config as a dict, secrets masked (see :func:`_shown`)."""
         out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment,
                                "sync_timeout": self.sync_timeout,
                                "system_metrics": self.system_metrics,
                                "system_metrics_interval": self.system_metrics_interval}
         for name, table in self.sections.items():
-            out[name] = {k: ("***" if is_secret_key(k) else v) for k, v in table.items()}
+            out[name] = {k: _shown(k, v) for k, v in table.items()}
         out["local"] = {**LOCAL_KEYS, **out.get("local", {})}
         return out
+
+
+def check_number(where: str, value: Any, *, low: float, high: float, integer: bool = False,
+                 above: bool = False) -> Any:
+    """A numeric config value within [``low``, ``high``] (``above``: strictly above ``low``),
+    as an int or a float; a string holding a number is read (``${VAR}`` interpolation makes
+    strings). Anything else is a ConfigError naming ``where``, the value and the range."""
+    kind = "an int" if integer else "a number"
+    bound = f"above {low:g}" if above else f"from {low:g}"
+    problem = ConfigError(f"config key {where} must be {kind} {bound} to {high:g}, got {value!r}")
+    number = value
+    if isinstance(value, str):
+        try:
+            number = int(value) if integer else float(value)
+        except ValueError:
+            raise problem from None
+    if isinstance(number, bool) or not isinstance(number, int if integer else (int, float)):
+        raise problem
+    if not (low < number if above else low <= number) or not number <= high:  # NaN fails too
+        raise problem
+    return number if integer else float(number)
+
+
+def _check_local(table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The core's ``[local]`` keys, interpolated and checked (plugins check their own tables)."""
+    checked = {k: _interpolate(v, f"local.{k}") for k, v in table.items()}
+    if "path" in checked and (not isinstance(checked["path"], str) or not checked["path"]):
+        raise ConfigError(f"config key [local] path in {source} must be a non-empty string (a "
+                          f"directory), got {checked['path']!r}")
+    if "flush_interval" in checked:
+        checked["flush_interval"] = check_number(
+            f"[local] flush_interval in {source} (seconds)", checked["flush_interval"],
+            low=MIN_FLUSH_INTERVAL, high=MAX_FLUSH_INTERVAL)
+    if "buffer_size" in checked:
+        checked["buffer_size"] = check_number(
+            f"[local] buffer_size in {source} (points)", checked["buffer_size"], low=1,
+            high=MAX_BUFFER_SIZE, integer=True)
+    return checked
 
 
 def is_secret_key(key: str) -> bool:
     """True for config keys whose values must never be shown."""
     k = key.lower()
     return any(word in k for word in _SECRET_WORDS)
+
+
+def _shown(key: str, value: Any) -> Any:
+    """How a config value may be shown: masked whole under a secret-named key, else with any
+    credential inside it (URL userinfo, tokens, signatures) masked."""
+    from .redaction import MASK, redact_value
+
+    return MASK if is_secret_key(key) else redact_value(value)
 
 
 def _interpolate(value: Any, where: str) -> Any:
@@ -143,14 +193,11 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
         if value is not None and (not isinstance(value, str) or not value):
             raise ConfigError(f"config key '{key}' in {source} must be a non-empty string, "
                               f"got {value!r}")
-    timeout = _interpolate(top.get("sync_timeout", DEFAULT_SYNC_TIMEOUT), "sync_timeout")
-    try:
-        timeout = float(timeout)
-        if timeout < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ConfigError(f"config key 'sync_timeout' in {source} must be a number of seconds "
-                          f">= 0, got {timeout!r}") from None
+    timeout = check_number(f"sync_timeout in {source} (seconds)",
+                           _interpolate(top.get("sync_timeout", DEFAULT_SYNC_TIMEOUT), "sync_timeout"),
+                           low=0, high=MAX_SYNC_TIMEOUT)
+    if "local" in sections:
+        sections["local"] = _check_local(sections["local"], source)
     system_metrics, interval = _system_metrics_settings(top, source)
     return Config(backend=backend, experiment=experiment, sections=sections, source=source,
                   sync_timeout=timeout, system_metrics=system_metrics,
@@ -158,17 +205,18 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
 
 
 def _system_metrics_settings(top: Mapping[str, Any], source: str) -> tuple[bool, float]:
-    enabled = top.get("system_metrics", False)
+    enabled = _interpolate(top.get("system_metrics", False), "system_metrics")
+    if isinstance(enabled, str) and enabled.lower() in ("true", "false"):  # from ${VAR}
+        enabled = enabled.lower() == "true"
     if not isinstance(enabled, bool):
-        raise ConfigError(f"config key 'system_metrics' in {source} must be true or false, "
+        raise ConfigError(f"config key system_metrics in {source} must be true or false, "
                           f"got {enabled!r}")
-    interval = top.get("system_metrics_interval", DEFAULT_SYSTEM_METRICS_INTERVAL)
     low, high = SYSTEM_METRICS_INTERVAL_RANGE
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or \
-            not low <= interval <= high:
-        raise ConfigError(f"config key 'system_metrics_interval' in {source} must be a number of "
-                          f"seconds from {low} to {high:.0f}, got {interval!r}")
-    return enabled, float(interval)
+    interval = check_number(
+        f"system_metrics_interval in {source} (seconds)",
+        _interpolate(top.get("system_metrics_interval", DEFAULT_SYSTEM_METRICS_INTERVAL),
+                     "system_metrics_interval"), low=low, high=high)
+    return enabled, interval
 
 
 def _discover() -> Config:

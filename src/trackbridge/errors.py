@@ -1,14 +1,23 @@
 """Every error trackbridge raises on purpose is a subclass of :class:`TrackbridgeError`.
 
 Messages name the offending key or value, the limit that was broken and the backend
-involved, and never contain a secret.
+involved, and never contain a secret (credentials inside quoted values are masked).
 """
 
 from __future__ import annotations
 
 
 class TrackbridgeError(Exception):
-    """Base class of all trackbridge errors."""
+    """Base class of all trackbridge errors. Its message is masked by
+    :func:`trackbridge.redaction.redact` when the error is made: a value quoted in it (a URL,
+    a config value, a server's answer) never carries a credential into a log or a terminal."""
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], str):
+            from .redaction import redact
+
+            args = (redact(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class ConfigError(TrackbridgeError):
@@ -17,6 +26,11 @@ class ConfigError(TrackbridgeError):
 
 class ValidationError(TrackbridgeError, ValueError):
     """A key, value, step or path given to a logging call is not acceptable."""
+
+
+class UnsafePathError(ValidationError):
+    """A path (an artifact path listed by a backend, a link in a logged directory) would lead
+    outside where it belongs; nothing was written there."""
 
 
 class LimitExceededError(ValidationError):

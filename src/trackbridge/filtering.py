@@ -49,7 +49,10 @@ def _literal(text: str) -> Any:
     if text.startswith("("):
         return [_literal(p.strip()) for p in re.findall(r"'(?:[^']|'')*'|\"[^\"]*\"|[^,\s]+",
                                                           text[1:-1])]
-    return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        raise ValidationError(f"{text!r} is not a number") from None
 
 
 def _split_and(text: str) -> list[str]:
@@ -94,7 +97,11 @@ def _clause(text: str, whole: str, backend: str) -> Callable[[Run], bool]:
         )
     key = m.group("key").strip("`\"")
     op = " ".join(m.group("op").lower().split())
-    value = _literal(m.group("value"))
+    try:
+        value = _literal(m.group("value"))
+    except ValidationError as exc:
+        raise ValidationError(f"cannot parse filter clause {text.strip()!r} in {whole!r} "
+                              f"({backend}): {exc}") from None
     if entity == "attributes" and key not in _ATTRIBUTES:
         raise ValidationError(
             f"unknown attribute {key!r} in filter {whole!r}; known: {', '.join(sorted(_ATTRIBUTES))}"

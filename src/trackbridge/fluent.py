@@ -71,7 +71,9 @@ def start_run(
     ``parent_run_id`` makes a nested run; ``nested=True`` nests under the active run.
     Starting a second run while one is active needs ``nested=True`` or ``parent_run_id``.
     When ``TRACKBRIDGE_RUN_ID`` is set (``trackbridge run`` sets it for the script it starts),
-    a top-level ``start_run()`` without ``run_id`` resumes that run instead of creating one.
+    the first top-level ``start_run()`` without ``run_id`` resumes that run instead of creating
+    one, and removes the variable from the environment (as MLflow does with ``MLFLOW_RUN_ID``):
+    later top-level runs, and processes started afterwards, make new runs.
     ``log_system_metrics`` samples CPU/memory/disk/network/GPU metrics while the run lives
     (None: ``TRACKBRIDGE_SYSTEM_METRICS``, else the config's ``system_metrics``).
     """
@@ -87,7 +89,8 @@ def start_run(
     with _stack_lock:
         active = _stack[-1] if _stack else None
     if run_id is None and active is None and parent_run_id is None and not nested:
-        run_id = os.environ.get(RUN_ID_ENV) or None  # attach to the run `trackbridge run` made
+        # attach to the run `trackbridge run` made: once; later top-level runs are new runs
+        run_id = os.environ.pop(RUN_ID_ENV, None) or None
     if active is not None and parent_run_id is None and run_id is None:
         if not nested:
             raise RunStateError(
@@ -100,8 +103,9 @@ def start_run(
         info = store.get_run(run_id)
         store.update_run(run_id, status=RUNNING)
     else:
-        if parent_run_id and not experiment:  # a child lives beside its parent
-            experiment = store.get_run(parent_run_id).experiment
+        if parent_run_id:  # it must exist (a run pointing nowhere could never sync)
+            parent = store.get_run(parent_run_id)
+            experiment = experiment or parent.experiment  # a child lives beside its parent
         name = experiment or cfg.experiment or "Default"
         target.check_experiment_name(name)
         exp = store.get_or_create_experiment(name)
@@ -120,7 +124,9 @@ def start_run(
         buffer_size=int(settings["buffer_size"]), batch_size=limits.max_metrics_per_batch,
     )
     mirror = None if store is target else _start_mirror(cfg, store, target, info.id)
-    run = ActiveRun(info, store, writer, on_end=_forget, limits=limits, where=where, mirror=mirror)
+    logged = store.count_points(info.id) if run_id and limits.max_metric_points_per_run else 0
+    run = ActiveRun(info, store, writer, on_end=_forget, limits=limits, where=where, mirror=mirror,
+                    points_logged=logged)
     run.config = cfg
     if run_id is not None and tags:
         run.set_tags(tags)

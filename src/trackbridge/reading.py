@@ -82,32 +82,28 @@ def get_metric_history(run_id: str, key: str, config: ConfigArg = None) -> list[
 def list_artifacts(run_id: str, path: str | None = None, config: ConfigArg = None
                    ) -> list[ArtifactEntry]:
     """Direct children of ``path`` in the run's artifacts (``.path .is_dir .size``)."""
+    from .artifact_tree import checked_entries
+
     folder = check_artifact_path(path) or None
     backend, remote_id = _backend(config, run_id)
-    return backend.list_artifacts(remote_id, folder)
+    return checked_entries(backend.list_artifacts(remote_id, folder), folder, backend.describe())
 
 
 def download_artifacts(run_id: str, path: str, dst: str | Path, config: ConfigArg = None) -> Path:
     """Copy the artifact file or directory ``path`` ('' for all) into ``dst``.
 
-    Returns the local path of what was downloaded (``dst/<path>``).
+    Returns the local path of what was downloaded (``dst/<path>``). Paths the backend lists
+    are checked: nothing is ever written outside ``dst`` (see ``artifact_tree.py``).
     """
     from pathlib import Path
+
+    from .artifact_tree import download_files, target_inside
 
     backend, run_id = _backend(config, run_id)
     rel = check_artifact_path(path)
     dst = Path(dst)
-    entries = backend.list_artifacts(run_id, rel or None)
-    if not entries:
+    if not download_files(backend, run_id, rel or None, dst):
         if not rel:
             raise ArtifactNotFoundError(f"run {run_id} has no artifacts ({backend.describe()})")
-        backend.download_artifact(run_id, rel, dst / rel)  # a file, or ArtifactNotFoundError
-        return dst / rel
-    pending = list(entries)
-    while pending:
-        entry = pending.pop()
-        if entry.is_dir:
-            pending.extend(backend.list_artifacts(run_id, entry.path))
-        else:
-            backend.download_artifact(run_id, entry.path, dst / entry.path)
+        backend.download_artifact(run_id, rel, target_inside(dst, rel))  # a file, or not found
     return dst / rel if rel else dst

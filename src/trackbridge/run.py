@@ -44,10 +44,12 @@ class ActiveRun:
         limits: Limits | None = None,
         where: str | None = None,
         mirror: Any = None,
+        points_logged: int = 0,
     ) -> None:
         """``backend`` is where the run is written (the local journal for a remote config);
-        ``limits``/``where`` are the final destination's (checked at the call site), and
-        ``mirror`` the sync worker copying the run there (online mode), if any."""
+        ``limits``/``where`` are the final destination's (checked at the call site),
+        ``mirror`` the sync worker copying the run there (online mode), if any, and
+        ``points_logged`` the points the run already holds (a resumed run)."""
         self.id: str = info.id
         self.name: str | None = info.name
         self.experiment: str = info.experiment
@@ -65,7 +67,7 @@ class ActiveRun:
         self._params: dict[str, str] = dict(info.params)
         self._tags: dict[str, str] = dict(info.tags)
         self._metric_keys: set[str] = set(info.metrics)
-        self._n_points = 0
+        self._n_points = points_logged
         self._count = self._count_points if self._limits.max_metric_points_per_run else None
         self._points = writer.points
         self._full_at = writer.full_at
@@ -125,15 +127,31 @@ class ActiveRun:
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = 0, timestamp: int | None = None
     ) -> None:
-        """Buffer several points sharing one step and timestamp (all checked first)."""
+        """Buffer several points sharing one step and timestamp: all or none (every key, value
+        and the per-run point limit are checked before any point is buffered)."""
+        if self._ended:
+            self._raise_state()
+        if type(step) is not int or not 0 <= step <= MAX_INT64:
+            step = check_step(next(iter(metrics), "?"), step)
         if timestamp is None:
             timestamp = _time_ns() // 1_000_000
-        for key, value in metrics.items():  # validate all before buffering any
+        elif type(timestamp) is not int or not 0 <= timestamp <= MAX_INT64:
+            timestamp = check_timestamp(next(iter(metrics), "?"), timestamp)
+        flat: list = []
+        for key, value in metrics.items():
             if key not in self._metric_keys:
                 self._new_metric_key(key)
-            check_metric_value(key, value)
-        for key, value in metrics.items():
-            self.log_metric(key, value, step, timestamp)
+            if type(value) is not float:
+                value = check_metric_value(key, value)
+            flat += (key, value, timestamp, step)
+        if self._count is not None:
+            self._count(len(metrics))
+        points = self._points
+        points.extend(flat)  # one atomic call: see writer.py
+        if len(points) >= self._full_at:
+            self._writer.full()
+        if self._writer.error is not None:
+            self._writer.raise_error()
 
     def _new_metric_key(self, key: str) -> None:
         check_key("metric", key, self._limits.max_metric_key_length, self._where)
@@ -227,27 +245,21 @@ class ActiveRun:
                       ) -> None:
         """Store every file below ``local_dir``, keeping the tree, under ``artifact_path``.
 
-        Symlinks that lead outside ``local_dir`` are skipped with a warning; symlinked
-        directories are not descended into.
+        Files are opened without following links out of ``local_dir`` (see local_files.py):
+        symlinks to files inside it are followed, those leading outside are skipped with a
+        warning, and symlinked directories are not descended into.
         """
         from pathlib import Path
+
+        from .local_files import files_below
 
         self._raise_state()
         root = Path(local_dir)
         if not root.is_dir():
             raise ValidationError(f"cannot log artifacts from {str(root)!r}: not a directory")
         folder = check_artifact_path(artifact_path)
-        real_root = root.resolve()
-        for dirpath, _dirs, files in os.walk(root):
-            for name in sorted(files):
-                path = Path(dirpath) / name
-                if path.is_symlink() and not path.resolve().is_relative_to(real_root):
-                    warnings.warn(f"skipping {path}: a symlink to outside {root}", stacklevel=2)
-                    continue
-                if not path.is_file():
-                    continue
-                rel = path.relative_to(root).as_posix()
-                self.backend.upload_artifact(self.id, path, f"{folder}/{rel}" if folder else rel)
+        for rel, readable in files_below(root):
+            self.backend.upload_artifact(self.id, readable, f"{folder}/{rel}" if folder else rel)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         """Store ``text`` (UTF-8) as the artifact file ``artifact_file``."""

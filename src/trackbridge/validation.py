@@ -81,7 +81,9 @@ def check_metric_value(key: str, value: object) -> float | int:
 
 
 def check_step(key: str, step: object) -> int:
-    """An int >= 0 (numpy integers accepted, bools refused)."""
+    """An int >= 0 (numpy integers accepted, bools refused); None is step 0, as in MLflow."""
+    if step is None:
+        return 0
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or not 0 <= step <= MAX_INT64:
         raise ValidationError(f"metric {key!r} step must be an int >= 0 (64-bit), got {step!r}")
     return int(step)

@@ -112,7 +112,7 @@ def test_the_shipped_config_file_is_valid():
     ({"limits": {"max_entities_per_batch": 50}}, "at least the largest"),
     ({"limits": {"max_tags_per_run": 5}, "max_tags_per_run": 6}, "given twice"),
     ({"token": "x"}, "secrets never go in the file"),
-    ({"max_requests_per_second": -1}, ">= 0"),
+    ({"max_requests_per_second": -1}, "from 0 to 100000"),
     ({"retry_timeout_seconds": "soon"}, "must be a number"),
 ])
 def test_bad_config_is_a_clear_error(table, message):
@@ -216,3 +216,21 @@ def test_one_workspace_client_per_backend_built_on_first_use(rsps, monkeypatch):
     backend.get_run(RUN)
     assert len(built) == 1
     assert (built[0].host, built[0].auth_type, built[0].retry_timeout_seconds) == (HOST, "pat", 5)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("retry_timeout_seconds", float("inf")), ("retry_timeout_seconds", 1e308),
+    ("http_timeout_seconds", float("nan")), ("http_timeout_seconds", 0),
+    ("max_requests_per_second", -1), ("max_requests_per_second", "fast"),
+])
+def test_numeric_settings_have_a_range(key, value):
+    with pytest.raises(ConfigError) as caught:
+        DatabricksBackend.from_config({key: value})
+    assert f"[databricks] {key}" in str(caught.value) and repr(value) in str(caught.value)
+    assert " to " in str(caught.value)
+
+
+def test_numeric_settings_from_environment_variables_are_read():
+    settings = DatabricksBackend.from_config({"retry_timeout_seconds": "30",
+                                              "max_requests_per_second": "0"}).settings
+    assert settings.retry_timeout_seconds == 30.0 and settings.max_requests_per_second is None

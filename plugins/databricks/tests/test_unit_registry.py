@@ -193,3 +193,18 @@ def test_a_unity_catalog_version_loads_from_its_files(rsps, config):
     assert get.request.url == f"{UC}/model-versions/get?name=main.ml.churn&version=3"
     downloaded = {c.request.url for c in rsps.calls if "/fs/files/" in c.request.url}
     assert downloaded == {f"{HOST}/api/2.0/fs/files{root}/{rel}" for rel in files}
+
+
+def test_a_unity_catalog_listing_that_escapes_the_model_directory_is_refused(rsps, config, tmp_path):
+    from trackbridge.errors import UnsafePathError
+
+    root = "/Models/main/ml/churn/3"
+    rsps.add(responses.GET, f"{UC}/model-versions/get", json=version_json("main.ml.churn", 3))
+    rsps.add(responses.GET, f"{HOST}/api/2.0/fs/directories{root}", json={"contents": [
+        {"path": "/Models/main/ml/evil.py", "is_directory": False, "file_size": 4}]})
+    rsps.add(responses.GET, f"{HOST}/api/2.0/fs/files/Models/main/ml/evil.py", body=b"boom",
+             headers={"Content-Type": "application/octet-stream"})
+    with pytest.raises(UnsafePathError, match="evil.py"):
+        tb.load_model("models:/main.ml.churn/3", config=config)
+    assert not [c for c in rsps.calls if "/fs/files/" in c.request.url]  # nothing fetched
+    assert not list(tmp_path.parent.rglob("evil.py"))

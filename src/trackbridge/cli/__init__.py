@@ -16,7 +16,7 @@ class _Group(click.Group):
         except TrackbridgeError as exc:
             if ctx.find_root().params.get("debug"):
                 raise
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(str(exc)) from None  # messages are redacted: errors.py
 
 
 @click.group(cls=_Group)

@@ -40,13 +40,9 @@ def input_dict(item: DatasetInput) -> dict[str, Any]:
 
 
 def _all_artifacts(backend: Backend, run_id: str) -> list[dict[str, Any]]:
-    files, pending = [], [None]
-    while pending:
-        for entry in backend.list_artifacts(run_id, pending.pop()):
-            if entry.is_dir:
-                pending.append(entry.path)
-            else:
-                files.append({"path": entry.path, "size": entry.size})
+    from ..artifact_tree import walk_files
+
+    files = [{"path": e.path, "size": e.size} for e in walk_files(backend, run_id)]
     return sorted(files, key=lambda f: f["path"])
 
 

@@ -2,7 +2,8 @@
 
 A file lives once under ``<root>/artifacts/<sha[:2]>/<sha>`` however many runs log it.
 Files are hashed while they are copied (streamed, 1 MiB at a time) into a temp file in the
-same directory tree, then renamed into place, so a blob is either whole or absent.
+same directory tree, fsynced, then renamed into place and the directory fsynced, so a blob is
+either whole or absent, after a crash or a power loss.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ def _umask() -> int:
 
 #: mkstemp makes 0600 files; a downloaded artifact gets what the user's umask gives any file
 FILE_MODE = 0o666 & ~_umask()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class BlobStore:
@@ -53,8 +62,11 @@ class BlobStore:
             if final.exists():
                 os.unlink(tmp_name)
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                if not final.parent.is_dir():
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    _fsync_dir(final.parent.parent)
                 os.replace(tmp_name, final)
+                _fsync_dir(final.parent)  # the rename itself survives power loss
             return sha, size
         except BaseException:
             if os.path.exists(tmp_name):

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..artifact_tree import checked_path
 from ..backend import Backend
 from ..entities import (
     KILLED,
@@ -40,7 +41,7 @@ from ..filtering import compile_filter
 from .artifacts import BlobStore
 from .columns import decode, decode_all, encode
 from .inputs import DatasetInputs
-from .liveness import HOST, is_alive, process_start_marker
+from .liveness import HOST, Locks, pid_alive, process_start_marker
 from .schema import migrate
 
 BUSY_TIMEOUT_S = 120.0
@@ -77,6 +78,7 @@ class LocalBackend(DatasetInputs, Backend):
         self.root = Path(path).expanduser().resolve()
         self.db_path = self.root / "trackbridge.db"
         self.blobs = BlobStore(self.root / "artifacts")
+        self.locks = Locks(self.root)
         self._tls = threading.local()
         self.connection()  # create + migrate now, so a broken store fails at open
 
@@ -102,7 +104,7 @@ class LocalBackend(DatasetInputs, Backend):
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = FULL")  # a commit survives power loss too
             migrate(conn, str(self.db_path))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the local store at {self.db_path}: {exc}") from exc
@@ -159,6 +161,16 @@ class LocalBackend(DatasetInputs, Backend):
         run_id: str | None = None,
     ) -> Run:
         run_id = run_id or uuid.uuid4().hex
+        self.locks.hold_run(run_id)  # before the run is RUNNING: readers see its writer at once
+        try:
+            self._insert_run(run_id, experiment_id, run_name, start_time, tags, parent_run_id)
+        except BaseException:
+            self.locks.release_run(run_id)
+            raise
+        return self.get_run(run_id)
+
+    def _insert_run(self, run_id: str, experiment_id: str, run_name: str | None, start_time: int,
+                    tags: Mapping[str, str], parent_run_id: str | None) -> None:
         pid = os.getpid()
         with self.transaction() as conn:
             cur = conn.execute(
@@ -171,7 +183,6 @@ class LocalBackend(DatasetInputs, Backend):
                 "INSERT OR REPLACE INTO tags(run_pk, key, value) VALUES (?, ?, ?)",
                 [(cur.lastrowid, k, v) for k, v in tags.items()],
             )
-        return self.get_run(run_id)
 
     def log_batch(
         self,
@@ -254,9 +265,11 @@ class LocalBackend(DatasetInputs, Backend):
             )
 
     def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
+        if status == RUNNING:
+            self.locks.hold_run(run_id)
         with self.transaction() as conn:
             pk = self._run_pk(conn, run_id)
-            if status == RUNNING:  # (re)opened by this process: it is the writer now
+            if status == RUNNING:  # (re)opened by this process: it is a writer now
                 pid = os.getpid()
                 conn.execute(
                     "UPDATE runs SET status = ?, end_time = NULL, host = ?, pid = ?, "
@@ -268,6 +281,8 @@ class LocalBackend(DatasetInputs, Backend):
                     "UPDATE runs SET status = ?, end_time = ? WHERE run_pk = ?",
                     (status, end_time, pk),
                 )
+        if status != RUNNING:
+            self.locks.release_run(run_id)
 
     # -- read side -----------------------------------------------------------------------
     def get_experiment(self, name: str) -> Experiment | None:
@@ -284,17 +299,27 @@ class LocalBackend(DatasetInputs, Backend):
         return [self._experiment(r) for r in rows]
 
     def _reap_if_dead(self, row: tuple[Any, ...]) -> tuple[str, int | None]:
-        """A RUNNING run whose writer died on this host is reported (and stored) KILLED."""
+        """A RUNNING run with no live writer is reported (and stored) KILLED.
+
+        The evidence is the writer lock (see liveness.py): it holds across PID namespaces.
+        Runs from a trackbridge without locks are judged by their PID, on their own host only.
+        """
         status, end_time, host, pid, marker = row[5], row[7], row[9], row[10], row[11]
-        if status != RUNNING or host != HOST or pid is None or is_alive(pid, marker):
+        if status != RUNNING:
             return status, end_time
-        end_time = _now_ms()
+        alive = self.locks.writer_alive(row[1])
+        if alive is None:  # no lock file: a run written before writer locks existed
+            alive = host != HOST or pid is None or pid_alive(pid, marker)
+        if alive:
+            return status, end_time
+        now = _now_ms()
         with self.transaction() as conn:
-            conn.execute(
-                "UPDATE runs SET status = ?, end_time = ? WHERE run_pk = ? AND status = ?",
-                (KILLED, end_time, row[0], RUNNING),
-            )
-        return KILLED, end_time
+            if conn.execute("UPDATE runs SET status = ?, end_time = ? WHERE run_pk = ? AND status = ?",
+                            (KILLED, now, row[0], RUNNING)).rowcount:
+                return KILLED, now
+            # it ended (or was resumed) meanwhile: report it as stored now
+            return conn.execute("SELECT status, end_time FROM runs WHERE run_pk = ?",
+                                (row[0],)).fetchone()
 
     def _run(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> Run:
         pk = row[0]
@@ -406,8 +431,9 @@ class LocalBackend(DatasetInputs, Backend):
             (pk, len(prefix), prefix),
         )
         entries: dict[str, ArtifactEntry] = {}
+        where = self.describe()
         for full, size in rows:
-            rest = full[len(prefix):]
+            rest = checked_path(full, where)[len(prefix):]  # a tampered manifest row is refused
             head, sep, _ = rest.partition("/")
             child = prefix + head
             if sep:

@@ -124,16 +124,11 @@ class ModelRegistry(ABC):
 
 def download_model_dir(backend: Backend, run_id: str, path: str, dst: Path) -> Path:
     """Copy the artifact directory ``path`` of a run into ``dst``; return ``dst/path``."""
+    from ..artifact_tree import download_files
     from .errors import ModelError
 
-    files, pending = [], [path]
-    while pending:
-        for entry in backend.list_artifacts(run_id, pending.pop()):
-            (pending if entry.is_dir else files).append(entry.path)
-    if not files:
+    if not download_files(backend, run_id, path, dst):
         raise ModelError(f"run {run_id} has no model at {path!r} ({backend.describe()})")
-    for file in files:
-        backend.download_artifact(run_id, file, dst / file)
     return dst / path
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import ProjectError
+from .shellquote import substitute
 from .spec import EntryPoint, Parameter
 
 _EXTRA_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -99,8 +100,10 @@ def _absolute(value: str, base: Path) -> str:
 
 
 def render_command(entry: EntryPoint, values: Mapping[str, str]) -> str:
-    """The entry point's command with every value shell-quoted; undeclared values appended."""
-    quoted = {name: shlex.quote(value) for name, value in values.items()}
-    command = entry.command.format(**{name: quoted[name] for name in entry.parameters})
-    extras = [f"--{name} {quoted[name]}" for name in values if name not in entry.parameters]
+    """The entry point's command with every value quoted for the shell context of its
+    placeholder (see shellquote.py); undeclared values appended as ``--key 'value'``."""
+    declared = {name: values[name] for name in entry.parameters if name in values}
+    command = substitute(entry.command, declared, entry.name)
+    extras = [f"--{name} {shlex.quote(value)}" for name, value in values.items()
+              if name not in entry.parameters]
     return " ".join([command, *extras])

@@ -14,8 +14,10 @@ Per run, one *pass* brings the destination up to date with the source:
    been applied in part, or in full with the answer lost. So when the ledger is in doubt
    (an ambiguous failure, a process killed mid-request, an adopted run), the engine does not
    trust the cursor: for each key with pending points it reads the destination's history
-   and sends exactly the multiset difference *source points - remote points* (a point is its
-   key, value, timestamp and step; NaN matches NaN). Params and tags are compared with the
+   and sends exactly the source points it lacks (a point is its key, value, timestamp and
+   step; NaN matches NaN; identical points are one point, as MLflow servers keep one copy).
+   Keys, points and the new cursor come from one read of the source. Params and tags are
+   compared with the
    remote run; both are idempotent to resend. Then the cursor jumps to the end and the
    doubt is cleared. Retrying can therefore never duplicate a point nor skip one.
 4. **Dataset inputs** the ledger does not hold go in ``log_inputs`` calls (idempotent on the
@@ -34,8 +36,7 @@ import os
 import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,14 +245,13 @@ class SyncEngine:
 
     # -- metrics, params, tags ------------------------------------------------------------
     def _send_data(self, run: Run, entry: RunEntry, report: RunReport) -> None:
-        points, end = self.source.pending(run, entry.cursor)
         wanted = self._wanted_tags(run, entry.tags.get(TAG_PARENT_RUN_ID))
         params = [Param(k, v) for k, v in run.params.items() if k not in entry.params]
         tags = [RunTag(k, v) for k, v in wanted.items() if entry.tags.get(k) != v]
         in_doubt = entry.in_doubt
         if in_doubt:
             report.reconciled = True
-            points, end = self._missing_points(run, entry, points)
+            points, end = self._missing_points(run, entry)
             remote = self.dest.get_run(entry.remote_run_id)
             landed_params = [p.key for p in params if remote.params.get(p.key) == p.value]
             landed_tags = [(t.key, t.value) for t in tags if remote.tags.get(t.key) == t.value]
@@ -260,6 +260,8 @@ class SyncEngine:
             if not self.dry_run and (landed_params or landed_tags):
                 self.ledger.ack_batch(run.id, entry, cursor=entry.cursor, in_doubt=True,
                                       params=landed_params, tags=landed_tags)
+        else:
+            points, end = self.source.pending(run, entry.cursor)
         batches = list(pack(points, params, tags, self.dest.limits))
         if self.dry_run:
             report.points += len(points)
@@ -289,22 +291,20 @@ class SyncEngine:
             report.tags += len(batch.tags)
             self.progress.points(len(batch.metrics))
 
-    def _missing_points(self, run: Run, entry: RunEntry, pending: Sequence[Metric]
-                        ) -> tuple[list[Metric], Any]:
-        """Source points of the keys with pending points that the destination lacks."""
+    def _missing_points(self, run: Run, entry: RunEntry) -> tuple[list[Metric], Any]:
+        """Source points of the keys with pending points that the destination lacks, and the
+        cursor at the end of the source. Keys, points and cursor come from ONE read of the
+        source: a chunk the trainer commits meanwhile is left for the next pass, never skipped.
+
+        Identical points (key, value, timestamp, step) are one point here: MLflow servers keep
+        a single copy of them, so counting copies would resend them on every reconciliation.
+        """
         everything, end = self.source.pending(run, self.source.initial_cursor)
-        keys = {p.key for p in pending}
+        keys = self.source.keys_after(everything, entry.cursor)
         missing: list[Metric] = []
         for key in sorted(keys):
-            remote = Counter(map(_identity, self.dest.get_metric_history(entry.remote_run_id, key)))
-            for point in everything:
-                if point.key != key:
-                    continue
-                ident = _identity(point)
-                if remote[ident] > 0:
-                    remote[ident] -= 1
-                else:
-                    missing.append(point)
+            remote = set(map(_identity, self.dest.get_metric_history(entry.remote_run_id, key)))
+            missing.extend(p for p in everything if p.key == key and _identity(p) not in remote)
         return missing, end
 
     # -- dataset inputs -------------------------------------------------------------------

@@ -14,18 +14,13 @@ destination really holds (see ``engine.py``).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backend import Backend
-from ..local.liveness import HOST, is_alive, process_start_marker
 from ..local.store import LocalBackend
-
-#: A lease not renewed for this long is free even if its holder lives (a hung syncer).
-LEASE_TTL_MS = 10 * 60 * 1000
 
 
 @dataclass
@@ -49,8 +44,31 @@ class Ledger:
 
     @classmethod
     def of(cls, store: LocalBackend, destination: Backend) -> Ledger:
-        """The ledger in ``store`` of what ``destination`` holds."""
-        return cls(store, destination_id(destination))
+        """The ledger in ``store`` of what ``destination`` holds (entries recorded under one
+        of its former identities are moved to its identity first)."""
+        ledger = cls(store, destination_id(destination))
+        ledger._adopt([f"{destination.name}:{old}" for old in destination.former_identities()])
+        return ledger
+
+    def _adopt(self, former: list[str]) -> None:
+        former = [key for key in former if key != self.destination]
+        if not former:
+            return
+        marks = ",".join("?" * len(former))
+        if self.store.connection().execute(
+                f"SELECT 1 FROM sync_runs WHERE destination IN ({marks}) LIMIT 1", former
+        ).fetchone() is None:
+            return
+        tables = ("sync_params", "sync_tags", "sync_artifacts", "sync_runs")
+        known = "source_run_id IN (SELECT source_run_id FROM sync_runs WHERE destination = ?)"
+        with self.store.transaction() as conn:
+            for table in tables:  # a run already recorded under the identity keeps that entry
+                conn.execute(f"DELETE FROM {table} WHERE destination IN ({marks}) AND {known}",
+                             (*former, self.destination))
+            for table in tables:
+                conn.execute(f"UPDATE OR IGNORE {table} SET destination = ? "
+                             f"WHERE destination IN ({marks})", (self.destination, *former))
+                conn.execute(f"DELETE FROM {table} WHERE destination IN ({marks})", former)
 
     def _key(self, run_id: str) -> tuple[str, str]:
         return run_id, self.destination
@@ -150,33 +168,15 @@ class Ledger:
         entry.status, entry.end_time = status, end_time
 
     # -- one syncer at a time -------------------------------------------------------------
-    def acquire(self, run_id: str, owner: str, ttl_ms: int = LEASE_TTL_MS) -> bool:
-        """Take (or renew) the lease on syncing ``run_id`` here. False while another live
-        syncer holds it; a lease whose holder died on this host, or expired, is taken over."""
-        pid = os.getpid()
-        now = _now()
-        with self.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT owner, host, pid, pid_started, expires FROM sync_leases "
-                "WHERE source_run_id = ? AND destination = ?", self._key(run_id),
-            ).fetchone()
-            if row is not None and row[0] != owner and row[4] > now:
-                holder_alive = row[1] != HOST or is_alive(row[2], row[3])
-                if holder_alive:
-                    return False
-            conn.execute(
-                "INSERT OR REPLACE INTO sync_leases(source_run_id, destination, owner, host, pid, "
-                "pid_started, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*self._key(run_id), owner, HOST, pid, process_start_marker(pid), now + ttl_ms),
-            )
-        return True
+    def acquire(self, run_id: str, owner: str) -> bool:
+        """Take the lease on syncing ``run_id`` to this destination, for ``owner`` (for
+        messages only). False while another syncer, thread or process, holds it. The lease is
+        an OS file lock (see ``local/liveness.py``): it never expires under a live syncer
+        however long its pass, and it is free the moment its holder dies."""
+        return self.store.locks.try_hold_sync(run_id, self.destination)
 
     def release(self, run_id: str, owner: str) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(
-                "DELETE FROM sync_leases WHERE source_run_id = ? AND destination = ? AND owner = ?",
-                (*self._key(run_id), owner),
-            )
+        self.store.locks.release_sync(run_id, self.destination)
 
     def destinations(self) -> list[str]:
         rows = self.store.connection().execute("SELECT DISTINCT destination FROM sync_runs")
@@ -184,8 +184,8 @@ class Ledger:
 
 
 def destination_id(backend: Backend) -> str:
-    """How the ledger names a destination (never includes a secret)."""
-    return f"{backend.name}:{backend.describe()}"
+    """How the ledger names a destination: stable, never includes a secret."""
+    return f"{backend.name}:{backend.identity()}"
 
 
 def _now() -> int:

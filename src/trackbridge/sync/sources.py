@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..artifact_tree import target_inside, walk_files
 from ..backend import Backend
 from ..entities import Metric, Run
 from ..local.store import LocalBackend
@@ -28,6 +30,10 @@ class Source(Protocol):
 
     def advance(self, cursor: Any, sent: Sequence[Metric]) -> Any:
         """The cursor after ``sent`` (a prefix of what :meth:`pending` returned) landed."""
+
+    def keys_after(self, everything: Sequence[Metric], cursor: Any) -> set[str]:
+        """Keys of the points of ``everything`` (all points, as ``pending`` from the initial
+        cursor returned them) that lie after ``cursor``."""
 
     def total(self, run: Run) -> int:
         """How many points the run has."""
@@ -54,6 +60,9 @@ class JournalSource:
 
     def advance(self, cursor: int, sent: Sequence[Metric]) -> int:
         return cursor + len(sent)
+
+    def keys_after(self, everything: Sequence[Metric], cursor: int) -> set[str]:
+        return {p.key for p in everything[cursor:]}
 
     def total(self, run: Run) -> int:
         return self.store.count_points(run.id)
@@ -94,29 +103,28 @@ class BackendSource:
             out[point.key] = out.get(point.key, 0) + 1
         return out
 
+    def keys_after(self, everything: Sequence[Metric], cursor: dict[str, int]) -> set[str]:
+        counts = Counter(p.key for p in everything)
+        return {key for key, n in counts.items() if n > cursor.get(key, 0)}
+
     def total(self, run: Run) -> int:
         return sum(len(self.backend.get_metric_history(run.id, k)) for k in run.metrics)
 
     def artifacts(self, run: Run) -> dict[str, tuple[str, int]]:
         manifest: dict[str, tuple[str, int]] = {}
-        folders: list[str | None] = [None]
-        while folders:
-            for entry in self.backend.list_artifacts(run.id, folders.pop()):
-                if entry.is_dir:
-                    folders.append(entry.path)
-                    continue
-                local = self.artifact_file(run, entry.path)
-                digest = hashlib.sha256()
-                with local.open("rb") as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
-                manifest[entry.path] = (digest.hexdigest(), local.stat().st_size)
+        for entry in walk_files(self.backend, run.id):
+            local = self.artifact_file(run, entry.path)
+            digest = hashlib.sha256()
+            with local.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            manifest[entry.path] = (digest.hexdigest(), local.stat().st_size)
         return manifest
 
     def artifact_file(self, run: Run, path: str) -> Path:
         local = self._files.get((run.id, path))
         if local is None:
-            local = Path(self._tmp.name) / run.id / path
+            local = target_inside(Path(self._tmp.name) / run.id, path)
             self.backend.download_artifact(run.id, path, local)
             self._files[(run.id, path)] = local
         return local

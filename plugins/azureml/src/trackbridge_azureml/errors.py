@@ -8,7 +8,6 @@ they could appear (service messages, exception texts, URLs).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -21,20 +20,7 @@ from trackbridge.errors import (
     RunNotFoundError,
     TrackbridgeError,
 )
-
-_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/=]+")
-_SAS_SECRET = re.compile(r"(?i)([?&](?:sig|skoid|sktid|saoid|suoid)=)[^&\s\"'<>]+")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+")
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with bearer tokens, JWTs, SAS signatures and the given secrets masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _BEARER.sub("Bearer ***", text)
-    text = _JWT.sub("***", text)
-    return _SAS_SECRET.sub(r"\1***", text)
+from trackbridge.redaction import redact
 
 
 def strip_query(url: str) -> str:

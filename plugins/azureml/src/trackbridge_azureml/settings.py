@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from trackbridge.config import override_limits
+from trackbridge.config import check_number, override_limits
 from trackbridge.entities import Limits
 from trackbridge.errors import ConfigError
 
@@ -86,12 +86,8 @@ def _text(settings: Mapping[str, Any], key: str) -> str | None:
 
 def _number(settings: Mapping[str, Any], key: str, default: float, *, lo: float, hi: float,
             integer: bool = False) -> Any:
-    value = settings.get(key, default)
-    ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or not lo <= value <= hi:
-        kind = "an int" if integer else "a number"
-        raise ConfigError(f"[azureml] {key} must be {kind} from {lo} to {hi}, got {value!r}")
-    return value
+    return check_number(f"[azureml] {key}", settings.get(key, default), low=lo, high=hi,
+                        integer=integer)
 
 
 def parse_settings(settings: Mapping[str, Any]) -> Settings:

@@ -39,6 +39,7 @@ from .convert import inputs_from_json, inputs_json, metric_from_json, metric_jso
 from .errors import install_log_redaction, redact, remove_log_redaction, translate
 from .retry import RetryPolicy, Throttle
 from .settings import CONFIG_KEYS, Settings, parse_settings
+from .workspace import profile_name, workspace_host
 
 if TYPE_CHECKING:
     import requests
@@ -104,12 +105,24 @@ class DatabricksBackend(Backend):
         return self.settings.limits
 
     def describe(self) -> str:
-        host = self._client.config.host if self._client is not None else self.settings.host
+        host = self._client.config.host if self._client is not None else None
+        return f"Databricks workspace {host}" if host else self.identity()
+
+    def identity(self) -> str:
+        """The workspace URL the config names (see workspace.py), never the client's view."""
+        host = workspace_host(self.settings)
         if host:
             return f"Databricks workspace {host}"
-        if self.settings.profile:
-            return f"Databricks workspace of profile {self.settings.profile!r}"
-        return "Databricks workspace (host from the environment)"
+        return f"Databricks workspace of profile {profile_name(self.settings)!r}"
+
+    def former_identities(self) -> list[str]:
+        """What trackbridge 0.1 keyed this workspace by before its client existed."""
+        s = self.settings
+        if s.host:
+            return [f"Databricks workspace {s.host}"]
+        if s.profile:
+            return [f"Databricks workspace of profile {s.profile!r}"]
+        return ["Databricks workspace (host from the environment)"]
 
     # -- the client ---------------------------------------------------------------------
     @property

@@ -14,29 +14,12 @@ from trackbridge.errors import (
     ParamConflictError,
     TrackbridgeError,
 )
+from trackbridge.redaction import redact  # noqa: F401 - one redaction for every plugin
 
 from .retry import AmbiguousWriteError, HttpStatusError
 
-_PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[^\s'\"]+"),
-    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
-    re.compile(r"dapi[0-9a-f]{32}(?:-\d+)?"),  # Databricks personal access tokens
-    # signatures in signed storage URLs (Azure SAS, AWS and GCP presigned)
-    re.compile(r"(?i)((?:sig|x-amz-signature|x-amz-security-token|x-goog-signature)=)[^&\s'\"]+"),
-)
 _PARAM_CHANGED = re.compile(r"(?i)changing param value|already logged with value|param.*cannot be changed")
 _LIMIT_WORDS = re.compile(r"(?i)\bexceed|too long|too large|too many|max(imum)? (length|size)")
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with the given secret values and anything token- or signature-shaped masked."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.re.groups else "") + "***", text)
-    return text
-
 
 def platform_message(exc: BaseException) -> str:
     """The platform's own words for a failure (error code first when there is one)."""

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from trackbridge.artifact_tree import checked_path, target_inside
 from trackbridge.models.errors import ModelError, ModelVersionNotFoundError
 from trackbridge.models.registry import ModelRegistry, ModelSource, ModelVersion
 
@@ -266,15 +267,20 @@ class DatabricksModelRegistry(ModelRegistry):
         out = dst / "model"
 
         def walk() -> list[str]:
-            files, pending = [], [root]
+            files, pending, seen = [], [root], set()
             while pending:
-                for entry in client.files.list_directory_contents(pending.pop()):
+                folder = pending.pop()
+                if folder in seen:
+                    continue
+                seen.add(folder)
+                for entry in client.files.list_directory_contents(folder):
                     (pending if entry.is_directory else files).append(entry.path.rstrip("/"))
             return files
 
         what = f"download version {version.version} of model {version.name!r}"
         for remote in self.backend.call(walk, what=what, safe=True):
-            target = out / posixpath.relpath(remote, root)
+            rel = checked_path(posixpath.relpath(remote, root), self.describe())
+            target = target_inside(out, rel)  # a listing never writes outside the model dir
             target.parent.mkdir(parents=True, exist_ok=True)
 
             def fetch(remote: str = remote, target: Path = target) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from trackbridge.config import override_limits
+from trackbridge.config import check_number, override_limits
 from trackbridge.entities import Limits
 from trackbridge.errors import ConfigError
 
@@ -49,13 +49,8 @@ class Settings(NamedTuple):
     limits: Limits = DATABRICKS_LIMITS
 
 
-def _number(key: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"[databricks] {key} must be a number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"[databricks] {key} must be {'>= 0' if allow_zero else '> 0'}, "
-                          f"got {value!r}")
-    return float(value)
+def _number(key: str, value: Any, high: float, *, allow_zero: bool = False) -> float:
+    return check_number(f"[databricks] {key}", value, low=0, high=high, above=not allow_zero)
 
 
 def _string(key: str, value: Any) -> str | None:
@@ -103,11 +98,13 @@ def parse_settings(table: Mapping[str, Any]) -> Settings:
         auth_type=_string("auth_type", table.get("auth_type")),
         artifact_root=_string("artifact_root", table.get("artifact_root")),
         # 0 turns the client-side throttle off
-        max_requests_per_second=_number("max_requests_per_second", rate, allow_zero=True) or None,
+        max_requests_per_second=_number("max_requests_per_second", rate, 100_000,
+                                        allow_zero=True) or None,
         retry_timeout_seconds=_number(
             "retry_timeout_seconds",
-            table.get("retry_timeout_seconds", defaults.retry_timeout_seconds)),
+            table.get("retry_timeout_seconds", defaults.retry_timeout_seconds), 86_400),
         http_timeout_seconds=_number(
-            "http_timeout_seconds", table.get("http_timeout_seconds", defaults.http_timeout_seconds)),
+            "http_timeout_seconds", table.get("http_timeout_seconds", defaults.http_timeout_seconds),
+            3600),
         limits=parse_limits({**nested, **flat}),
     )

@@ -7,8 +7,9 @@ Saved with skops by default (a format that is read without running code from the
 ``python_function`` loader ``mlflow.sklearn``), so ``mlflow.pyfunc.load_model`` reads it.
 
 Loading a skops file checks every type it names that skops does not trust by itself
-(``skops.io.get_untrusted_types``): classes of scikit-learn, numpy and scipy are accepted,
-anything else only when the caller lists it in ``trusted_types``. The list recorded in
+(``skops.io.get_untrusted_types``): classes defined in scikit-learn, numpy and scipy, named
+by their defining module, are accepted (not classes those packages merely import from
+elsewhere); anything else only when the caller lists it in ``trusted_types``. The list recorded in
 ``MLmodel`` (for MLflow's loader) is never trusted: a tampered file could extend it.
 """
 
@@ -33,6 +34,9 @@ TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
 
 
 def _is_trusted_class(type_name: str, packages: Sequence[str] = TRUSTED_PACKAGES) -> bool:
+    """True for a class *defined* in one of ``packages``, named by the module that defines it.
+    A class merely reachable there (``sklearn.datasets._covtype.TemporaryDirectory`` is
+    ``tempfile.TemporaryDirectory``) is not trusted."""
     module_name, _, attr = type_name.rpartition(".")
     if module_name.split(".")[0] not in packages or not attr:
         return False
@@ -40,7 +44,8 @@ def _is_trusted_class(type_name: str, packages: Sequence[str] = TRUSTED_PACKAGES
         found = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError):
         return False
-    return inspect.isclass(found)
+    return (inspect.isclass(found) and getattr(found, "__module__", None) == module_name
+            and getattr(found, "__qualname__", None) == attr)
 
 
 class SklearnFlavor(Flavor):
