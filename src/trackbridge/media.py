@@ -52,18 +52,6 @@ def _extension(artifact_file: str) -> str:
         else ""
 
 
-def _upload(run: ActiveRun, artifact_file: str, write: Any) -> None:
-    """Call ``write(path)`` on a temp file named like ``artifact_file``, then log it there."""
-    run._raise_state()
-    target = check_artifact_path(artifact_file, "artifact file")
-    if not target:
-        raise ValidationError("artifact file name must not be empty")
-    with tempfile.TemporaryDirectory(prefix="trackbridge-") as tmp:
-        path = Path(tmp) / target.rsplit("/", 1)[-1]
-        write(path)
-        run.backend.upload_artifact(run.id, path, target)
-
-
 # -- figures ----------------------------------------------------------------------------
 def log_figure(run: ActiveRun, figure: Any, artifact_file: str) -> None:
     """Store a matplotlib or plotly figure as ``artifact_file`` (format from the extension)."""
@@ -74,10 +62,10 @@ def log_figure(run: ActiveRun, figure: Any, artifact_file: str) -> None:
         if ext not in MATPLOTLIB_FORMATS:
             raise ValidationError(f"log_figure of a matplotlib figure to {artifact_file!r}: the "
                                   f"extension must be one of {', '.join(MATPLOTLIB_FORMATS)}")
-        _upload(run, artifact_file, lambda path: figure.savefig(path, format=ext))
+        run._write_artifact(artifact_file, lambda path: figure.savefig(path, format=ext))
     elif plotly is not None and isinstance(figure, plotly.BaseFigure):
         if ext == "html":
-            _upload(run, artifact_file,
+            run._write_artifact(artifact_file,
                     lambda path: figure.write_html(path, include_plotlyjs="cdn", auto_open=False))
         elif ext in PLOTLY_IMAGE_FORMATS:
             try:
@@ -86,7 +74,7 @@ def log_figure(run: ActiveRun, figure: Any, artifact_file: str) -> None:
                 raise ValidationError(f"log_figure of a plotly figure to {artifact_file!r} needs "
                                       f"kaleido (pip install kaleido); .html needs nothing"
                                       ) from None
-            _upload(run, artifact_file, lambda path: figure.write_image(path, format=ext))
+            run._write_artifact(artifact_file, lambda path: figure.write_image(path, format=ext))
         else:
             raise ValidationError(f"log_figure of a plotly figure to {artifact_file!r}: the "
                                   f"extension must be html or one of {', '.join(PLOTLY_IMAGE_FORMATS)}")
@@ -149,7 +137,7 @@ def log_image(run: ActiveRun, image: Any, artifact_file: str | None = None, *,
                 raise ValidationError(f"log_image cannot write a {picture.mode} image to "
                                       f"{artifact_file!r}: {exc} (use .png)") from None
 
-        _upload(run, artifact_file, save)
+        run._write_artifact(artifact_file, save)
         return
     if not isinstance(key, str) or not _IMAGE_KEY.match(key):
         raise ValidationError(f"image key {key!r} may only have letters, digits, '_', '-', '.', "
@@ -159,10 +147,10 @@ def log_image(run: ActiveRun, image: Any, artifact_file: str | None = None, *,
     step = check_step(key, 0 if step is None else step)
     timestamp = time.time_ns() // 1_000_000 if timestamp is None else check_timestamp(key, timestamp)
     stem = f"images/{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
-    _upload(run, f"{stem}.png", picture.save)
+    run._write_artifact(f"{stem}.png", picture.save)
     thumbnail = picture.copy()
     thumbnail.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-    _upload(run, f"{stem}+compressed.webp", thumbnail.save)
+    run._write_artifact(f"{stem}+compressed.webp", thumbnail.save)
     run.set_tag(TAG_LOGGED_IMAGES, "True")
 
 
@@ -207,7 +195,7 @@ def log_table(run: ActiveRun, data: Any, artifact_file: str) -> None:
     merged = [[dict(zip(old_columns, r)).get(c) for c in all_columns] for r in old_rows]
     merged += [[dict(zip(columns, r)).get(c) for c in all_columns] for r in rows]
     body = json.dumps({"columns": all_columns, "data": merged}, allow_nan=False, default=str)
-    _upload(run, target, lambda path: path.write_text(body))
+    run._write_artifact(target, lambda path: path.write_text(body))
     logged = json.loads(run._tags.get(TAG_LOGGED_ARTIFACTS, "[]"))
     entry = {"path": target, "type": "table"}
     if entry not in logged:

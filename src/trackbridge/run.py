@@ -282,6 +282,10 @@ class ActiveRun:
         self._log_bytes(data, artifact_file)
 
     def _log_bytes(self, data: bytes, artifact_file: str) -> None:
+        self._write_artifact(artifact_file, lambda path: path.write_bytes(data))
+
+    def _write_artifact(self, artifact_file: str, write: Callable[[Any], Any]) -> None:
+        """``write(path)`` into a temp file named like ``artifact_file``, then store it there."""
         self._raise_state()
         target = check_artifact_path(artifact_file, "artifact file")
         if not target:
@@ -291,7 +295,7 @@ class ActiveRun:
 
         with tempfile.TemporaryDirectory(prefix="trackbridge-") as tmp:
             path = Path(tmp) / target.rsplit("/", 1)[-1]
-            path.write_bytes(data)
+            write(path)
             self.backend.upload_artifact(self.id, path, target)
 
     # -- figures, images, tables, datasets (trackbridge.media, trackbridge.data) ------------

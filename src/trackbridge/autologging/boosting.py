@@ -6,6 +6,7 @@
 * :func:`log_early_stopping`: ``stopped_iteration``, ``best_iteration`` and the best
   iteration's eval metrics again at the step after the last one.
 * :func:`log_importance`: ``feature_importance_<type>.json`` and a bar chart ``.png``.
+* :func:`train_wrapper`: the patched ``train`` of either framework.
 * :func:`wrapper_fit`: the patched ``fit`` of the scikit-learn wrappers (``XGBClassifier``,
   ``LGBMRegressor``, ...): a session whose inner ``train`` logs params and metrics, then the
   model in the framework's flavor, then post-training metrics as for scikit-learn.
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .patching import Settings, safely, training
+from .patching import Settings, active_session, safely, training
 from .post_training import MANAGER
 
 
@@ -107,5 +108,38 @@ def wrapper_fit(flavor: str, settings_of: Callable[[], Settings]) -> Callable[[A
                            run, self, "model", fit_data(args, kwargs)[0])
                 MANAGER.remember(self, run)
                 return result
+        return patched
+    return make
+
+
+def train_wrapper(flavor: str, settings_of: Callable[[], Settings], unlogged: tuple[str, ...],
+                  make_callback: Callable[..., Any], log_datasets: Callable[..., Any],
+                  after_train: Callable[..., Any]) -> Callable[[Any], Any]:
+    """The patch factory for ``<framework>.train``: params, datasets, the per-iteration
+    callback, then ``after_train(run, model, results, original, args, kwargs, settings,
+    log_model)`` (``log_model`` is False inside a wrapper's ``fit``, which logs the wrapper)."""
+    from .sklearn import stringified
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def patched(*args: Any, **kwargs: Any) -> Any:
+            settings = settings_of()
+            outer = active_session()
+            inside_wrapper = outer is not None and outer.flavor == flavor
+            with training(f"{flavor}-train", settings) as run:
+                if run is None:
+                    return original(*args, **kwargs)
+                params = stringified(run, train_params(original, args, kwargs, unlogged))
+                safely(settings, "log the training params", run.log_params, params)
+                if settings.log_datasets:
+                    safely(settings, "log the datasets", log_datasets, run, original, args, kwargs)
+                results: list[dict[str, float]] = []
+                callback = safely(settings, "add the metrics callback", make_callback, run,
+                                  results, settings)
+                if callback is not None:
+                    args, kwargs = with_callback(original, args, kwargs, callback)
+                model = original(*args, **kwargs)
+                safely(settings, "log the training results", after_train, run, model, results,
+                       original, args, kwargs, settings, not inside_wrapper)
+                return model
         return patched
     return make

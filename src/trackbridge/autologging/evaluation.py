@@ -145,3 +145,23 @@ class _AnySettings(Settings):
 
 
 _any_settings = _AnySettings()
+
+
+class Integration:
+    """One framework's autologging: its patches, and the settings its patches read."""
+
+    def __init__(self, flavor: str) -> None:
+        self.flavor = flavor
+        self.patches = Patches(flavor)
+        self.settings = Settings()
+
+    def reset(self, disable: bool, settings: Settings) -> bool:
+        """Undo every patch; unless ``disable``, take ``settings`` and patch ``sklearn.metrics``.
+        True when the caller patches its framework next."""
+        self.patches.restore()
+        unpatch_metrics(self.flavor)
+        if disable:
+            return False
+        self.settings = settings
+        patch_metrics(self.flavor, settings)
+        return True

@@ -14,61 +14,33 @@ from __future__ import annotations
 from typing import Any
 
 from . import boosting
-from .evaluation import patch_estimator, patch_metrics, unpatch_metrics
-from .patching import Patches, Settings, active_session, safely, training
+from .evaluation import Integration, patch_estimator
+from .patching import Settings, safely
 
 FLAVOR = "lightgbm"
 UNLOGGED = ("params", "train_set", "valid_sets", "valid_names", "fobj", "feval", "init_model",
             "learning_rates", "callbacks")
 IMPORTANCE_TYPES = ("split", "gain")
 
-_patches = Patches(FLAVOR)
-_settings = Settings()
+_on = Integration(FLAVOR)
 
 
 def autolog(log_models: bool = True, log_datasets: bool = True, disable: bool = False,
             silent: bool = False, max_tuning_runs: int | None = 5) -> None:
     """Autolog LightGBM (see the module doc); ``disable=True`` restores every method."""
-    _patches.restore()
-    unpatch_metrics(FLAVOR)
-    if disable:
+    if not _on.reset(disable, Settings(log_models, log_datasets, silent, max_tuning_runs)):
         return
-    global _settings
-    _settings = Settings(log_models, log_datasets, silent, max_tuning_runs)
     import lightgbm
     import lightgbm.sklearn
 
-    _patches.patch(lightgbm, "train", _train_wrapper)
-    _patches.patch(lightgbm.sklearn, "train", _train_wrapper)
+    train = boosting.train_wrapper(FLAVOR, lambda: _on.settings, UNLOGGED, _callback,
+                                   _log_datasets, _after_train)
+    _on.patches.patch(lightgbm, "train", train)
+    _on.patches.patch(lightgbm.sklearn, "train", train)
     for cls in (lightgbm.LGBMModel, lightgbm.LGBMClassifier, lightgbm.LGBMRegressor,
                 lightgbm.LGBMRanker):
-        _patches.patch(cls, "fit", boosting.wrapper_fit(FLAVOR, lambda: _settings))
-        patch_estimator(_patches, cls, _settings)
-    patch_metrics(FLAVOR, _settings)
-
-
-def _train_wrapper(original: Any) -> Any:
-    def patched(*args: Any, **kwargs: Any) -> Any:
-        settings = _settings
-        outer = active_session()
-        inside_wrapper = outer is not None and outer.flavor == FLAVOR
-        with training(f"{FLAVOR}-train", settings) as run:
-            if run is None:
-                return original(*args, **kwargs)
-            from .sklearn import stringified
-
-            params = boosting.train_params(original, args, kwargs, UNLOGGED)
-            safely(settings, "log the training params", run.log_params, stringified(run, params))
-            if settings.log_datasets:
-                safely(settings, "log the datasets", _log_datasets, run, original, args, kwargs)
-            results: list[dict[str, float]] = []
-            args, kwargs = boosting.with_callback(original, args, kwargs,
-                                                  _callback(run, results, settings))
-            model = original(*args, **kwargs)
-            safely(settings, "log the training results", _after_train, run, model, results,
-                   settings, not inside_wrapper)
-            return model
-    return patched
+        _on.patches.patch(cls, "fit", boosting.wrapper_fit(FLAVOR, lambda: _on.settings))
+        patch_estimator(_on.patches, cls, _on.settings)
 
 
 def _callback(run: Any, results: list[dict[str, float]], settings: Settings) -> Any:
@@ -93,7 +65,8 @@ def _log_datasets(run: Any, original: Any, args: tuple[Any, ...], kwargs: dict[s
         log_dataset(run, valid.data, valid.label, "eval", name=names[i] if i < len(names) else None)
 
 
-def _after_train(run: Any, model: Any, results: list[dict[str, float]], settings: Settings,
+def _after_train(run: Any, model: Any, results: list[dict[str, float]], original: Any,
+                 args: tuple[Any, ...], kwargs: dict[str, Any], settings: Settings,
                  log_model: bool) -> None:
     best = int(model.best_iteration or 0)
     if best > 0 and results:

@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .evaluation import patch_estimator, patch_metrics, unpatch_metrics
-from .patching import Patches, Settings, no_logging, safely, training
+from .evaluation import Integration, patch_estimator
+from .patching import Settings, no_logging, safely, training
 from .post_training import MANAGER, _is_number
 
 FLAVOR = "sklearn"
@@ -33,8 +33,7 @@ NOT_AUTOLOGGED = ("cross_validate", "cross_val_predict", "cross_val_score", "lea
                   "permutation_test_score", "validation_curve")
 SAMPLE_ROWS = 5
 
-_patches = Patches(FLAVOR)
-_settings = Settings()
+_on = Integration(FLAVOR)
 
 
 def autolog(log_models: bool = True, log_datasets: bool = True, disable: bool = False,
@@ -44,23 +43,18 @@ def autolog(log_models: bool = True, log_datasets: bool = True, disable: bool = 
 
     if max_tuning_runs is not None and max_tuning_runs < 0:
         raise ValidationError(f"max_tuning_runs must be None or >= 0, got {max_tuning_runs}")
-    _patches.restore()
-    unpatch_metrics(FLAVOR)
-    if disable:
+    if not _on.reset(disable, Settings(log_models, log_datasets, silent, max_tuning_runs)):
         return
-    global _settings
-    _settings = Settings(log_models, log_datasets, silent, max_tuning_runs)
     import sklearn.model_selection
 
     for cls in estimators_to_patch():
         for name in FIT_METHODS:
             if hasattr(cls, name):
-                _patches.patch(cls, name, _fit_wrapper)
-        patch_estimator(_patches, cls, _settings)
-    patch_metrics(FLAVOR, _settings)
+                _on.patches.patch(cls, name, _fit_wrapper)
+        patch_estimator(_on.patches, cls, _on.settings)
     for name in NOT_AUTOLOGGED:
         if hasattr(sklearn.model_selection, name):
-            _patches.patch(sklearn.model_selection, name, _without_autolog)
+            _on.patches.patch(sklearn.model_selection, name, _without_autolog)
 
 
 def estimators_to_patch() -> list[type]:
@@ -83,7 +77,7 @@ def _without_autolog(original: Any) -> Any:
 
 def _fit_wrapper(original: Any) -> Any:
     def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
-        settings = _settings
+        settings = _on.settings
         with training(FLAVOR, settings) as run:
             if run is None:
                 return original(self, *args, **kwargs)

@@ -15,38 +15,34 @@ from __future__ import annotations
 from typing import Any
 
 from . import boosting
-from .evaluation import patch_estimator, patch_metrics, unpatch_metrics
-from .patching import Patches, Settings, active_session, safely, training
+from .evaluation import Integration, patch_estimator
+from .patching import Settings, safely
 
 FLAVOR = "xgboost"
 UNLOGGED = ("params", "dtrain", "evals", "obj", "feval", "evals_result", "xgb_model", "callbacks",
             "learning_rates")
 
-_patches = Patches(FLAVOR)
-_settings = Settings()
+_on = Integration(FLAVOR)
 
 
 def autolog(log_models: bool = True, log_datasets: bool = True, disable: bool = False,
             silent: bool = False, max_tuning_runs: int | None = 5,
             importance_types: list[str] | None = None) -> None:
     """Autolog XGBoost (see the module doc); ``disable=True`` restores every method."""
-    _patches.restore()
-    unpatch_metrics(FLAVOR)
-    if disable:
+    if not _on.reset(disable, Settings(log_models, log_datasets, silent, max_tuning_runs,
+                         {"importance_types": list(importance_types or ["weight"])})):
         return
-    global _settings
-    _settings = Settings(log_models, log_datasets, silent, max_tuning_runs,
-                         {"importance_types": list(importance_types or ["weight"])})
     import xgboost
     import xgboost.sklearn
 
-    _patches.patch(xgboost, "train", _train_wrapper)
-    _patches.patch(xgboost.sklearn, "train", _train_wrapper)
+    train = boosting.train_wrapper(FLAVOR, lambda: _on.settings, UNLOGGED, _callback,
+                                   _log_datasets, _after_train)
+    _on.patches.patch(xgboost, "train", train)
+    _on.patches.patch(xgboost.sklearn, "train", train)
     classes = [xgboost.XGBModel, *_subclasses(xgboost.XGBModel)]
     for cls in classes:
-        _patches.patch(cls, "fit", boosting.wrapper_fit(FLAVOR, lambda: _settings))
-        patch_estimator(_patches, cls, _settings)
-    patch_metrics(FLAVOR, _settings)
+        _on.patches.patch(cls, "fit", boosting.wrapper_fit(FLAVOR, lambda: _on.settings))
+        patch_estimator(_on.patches, cls, _on.settings)
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -54,32 +50,6 @@ def _subclasses(cls: type) -> list[type]:
     for sub in cls.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found
-
-
-def _train_wrapper(original: Any) -> Any:
-    def patched(*args: Any, **kwargs: Any) -> Any:
-        settings = _settings
-        outer = active_session()
-        inside_wrapper = outer is not None and outer.flavor == FLAVOR
-        with training(f"{FLAVOR}-train", settings) as run:
-            if run is None:
-                return original(*args, **kwargs)
-            from .sklearn import stringified
-
-            params = boosting.train_params(original, args, kwargs, UNLOGGED)
-            safely(settings, "log the training params", run.log_params, stringified(run, params))
-            if settings.log_datasets:
-                safely(settings, "log the datasets", _log_datasets, run, original, args, kwargs)
-            results: list[dict[str, float]] = []
-            callback = safely(settings, "add the metrics callback", _callback, run, results,
-                              settings)
-            if callback is not None:
-                args, kwargs = boosting.with_callback(original, args, kwargs, callback)
-            model = original(*args, **kwargs)
-            safely(settings, "log the training results", _after_train, run, model, results,
-                   original, args, kwargs, settings, not inside_wrapper)
-            return model
-    return patched
 
 
 def _callback(run: Any, results: list[dict[str, float]], settings: Settings) -> Any:
