@@ -26,23 +26,27 @@ def _first_arg(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
     return kwargs.get(names[0]) if names else None
 
 
-def predict_wrapper(settings: Settings) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _fitted_method(settings: Settings, what: str, after: Callable[..., Any]
+                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A patch factory for a method of fitted estimators: a call on an estimator an autologged
+    fit remembered runs unobserved, then ``after(model, original, run_id, value, data, args,
+    kwargs, settings)`` (``data``: the first argument, passed along so its name is found)."""
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
             run_id = getattr(self, RUN_ATTR, None)
             if run_id is None or not MANAGER.enabled:
                 return original(self, *args, **kwargs)
             with MANAGER.suspended():
-                result = original(self, *args, **kwargs)
-            data = _first_arg(original, args, kwargs)
-            safely(settings, "note a prediction for post-training metrics", _note, run_id,
-                   data, result, settings)
-            return result
+                value = original(self, *args, **kwargs)
+            safely(settings, what, after, self, original, run_id, value,
+                   _first_arg(original, args, kwargs), args, kwargs, settings)
+            return value
         return patched
     return make
 
 
-def _note(run_id: str, data: Any, result: Any, settings: Settings) -> None:
+def _note(model: Any, original: Any, run_id: str, result: Any, data: Any, args: Any, kwargs: Any,
+          settings: Settings) -> None:
     name = MANAGER.dataset_name(run_id, data)
     MANAGER.note_prediction(run_id, name, result)
     if settings.log_datasets:
@@ -53,28 +57,20 @@ def _note(run_id: str, data: Any, result: Any, settings: Settings) -> None:
             MANAGER.log_input(run_id, dataset, "eval")
 
 
+def _log_score(model: Any, original: Any, run_id: str, value: Any, data: Any,
+               args: tuple[Any, ...], kwargs: dict[str, Any], settings: Settings) -> None:
+    if _is_number(value):
+        name = MANAGER.dataset_name(run_id, data)
+        MANAGER.log(run_id, f"{type(model).__name__}_score", name, value,
+                    call_command(original, args, kwargs, owner=model))
+
+
+def predict_wrapper(settings: Settings) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return _fitted_method(settings, "note a prediction for post-training metrics", _note)
+
+
 def score_wrapper(settings: Settings) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
-            run_id = getattr(self, RUN_ATTR, None)
-            if run_id is None or not MANAGER.enabled:
-                return original(self, *args, **kwargs)
-            with MANAGER.suspended():
-                value = original(self, *args, **kwargs)
-            if _is_number(value):
-                data = _first_arg(original, args, kwargs)
-                safely(settings, "log a post-training score", _log_score, self, original, run_id,
-                       data, value, args, kwargs)
-            return value
-        return patched
-    return make
-
-
-def _log_score(model: Any, original: Any, run_id: str, data: Any, value: float,
-               args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    name = MANAGER.dataset_name(run_id, data)
-    MANAGER.log(run_id, f"{type(model).__name__}_score", name, value,
-                call_command(original, args, kwargs, owner=model))
+    return _fitted_method(settings, "log a post-training score", _log_score)
 
 
 def metric_wrapper(settings: Settings) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
