@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -165,3 +166,30 @@ def test_a_malformed_number_in_a_filter_is_a_one_line_error(logged, bad):
     [line] = result.output.strip().splitlines()
     token = bad.split()[-1].strip("()")
     assert line.startswith("Error:") and repr(token) in line, line
+
+
+def _every_command(group, path=()):
+    for name, command in sorted(group.commands.items()):
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _every_command(command, (*path, name))
+
+
+def test_every_command_takes_config_after_its_name_and_help():
+    commands = list(_every_command(cli))
+    assert len(commands) > 10
+    for path, command in commands:
+        assert any("--config" in getattr(p, "opts", ()) for p in command.params), path
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0 and "--config" in result.output, (path, result.output)
+
+
+def test_status_and_sync_take_config_after_the_command(logged, tmp_path):
+    config, _ = logged
+    dest = tmp_path / "dest.toml"
+    dest.write_text(f'[local]\npath = "{tmp_path / "elsewhere"}"\n')
+    status = CliRunner().invoke(cli, ["status", "--config", str(config), "--json"])
+    assert status.exit_code == 0, status.output
+    synced = CliRunner().invoke(cli, ["sync", "--to", str(dest), "--config", str(config), "--json"])
+    assert synced.exit_code == 0, synced.output
+    assert json.loads(synced.output)["totals"]["points"] > 0

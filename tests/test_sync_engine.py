@@ -360,3 +360,43 @@ def test_identical_points_reconcile_once_against_a_destination_that_keeps_one(so
     remote = report.remote_run_id
     assert [(m.value, m.step) for m in dest.get_metric_history(remote, "loss")] == [(0.5, 1), (0.25, 2)]
     dest.close()
+
+
+class Unreachable(Destination):
+    """The destination after the network went away: every call fails."""
+
+    reachable = True
+
+    def __getattribute__(self, name):
+        if name in ("get_experiment", "get_or_create_experiment", "search_runs", "get_run",
+                    "get_metric_history", "log_batch", "create_run") and \
+                not object.__getattribute__(self, "reachable"):
+            def down(*args, **kwargs):
+                raise BackendError("connection refused (injected)")
+            return down
+        return object.__getattribute__(self, name)
+
+
+def test_a_dry_run_with_the_destination_down_reports_the_ledgers_pending(source, tmp_path):
+    dest = Unreachable(tmp_path / "down")
+    run = tb.start_run(config=source)
+    for i in range(1200):
+        run.log_metric("loss", float(i), step=i)
+    run.flush()
+    plan = plan_for(source, dest)
+    sync(plan, select_runs(plan.source))  # 1200 points landed
+    for i in range(1200, 1500):
+        run.log_metric("loss", float(i), step=i)
+    run.log_param("late", 1)
+    run.end()
+    dest.reachable = False
+    [report] = sync(plan, select_runs(plan.source), dry_run=True)  # a clean ledger: no question
+    assert report.error is None and report.unchecked is None
+    assert (report.points, report.params, report.status_pushed) == (300, 1, True)
+    assert report.write_requests == 1 + 1  # one batch (300 points + 1 param), the status
+    ledger = plan.engine().ledger
+    ledger.set_in_doubt(run.id, ledger.load(run.id))  # now only the destination could tell
+    [report] = sync(plan, select_runs(plan.source), dry_run=True)
+    assert report.error is None and "connection refused" in report.unchecked
+    assert (report.points, report.params, report.status_pushed) == (300, 1, True)
+    dest.close()

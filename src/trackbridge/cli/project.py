@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from . import cli
@@ -40,8 +42,7 @@ def run(ctx: click.Context, project_dir: str, entry_point: str, params: tuple[st
         return
     try:
         result = run_project(plan, config, experiment=experiment, run_name=run_name,
-                             stdout=click.get_binary_stream("stdout"),
-                             stderr=click.get_binary_stream("stderr"), echo=_echo)
+                             stdout=sys.stdout.buffer, stderr=sys.stderr.buffer, echo=_echo)
     except KeyboardInterrupt:  # before the command started or after it ended
         _echo("interrupted")
         ctx.exit(130)

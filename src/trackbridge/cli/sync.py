@@ -66,7 +66,8 @@ class _Bars:
 
 def _report_dict(report: Any) -> dict:
     keys = ("source_run_id", "remote_run_id", "created", "adopted", "reconciled", "points", "params",
-            "tags", "artifacts", "artifact_bytes", "write_requests", "status", "status_pushed", "error")
+            "tags", "artifacts", "artifact_bytes", "write_requests", "status", "status_pushed", "error",
+            "unchecked")
     return {k: getattr(report, k) for k in keys}
 
 
@@ -104,8 +105,10 @@ def sync(ctx: click.Context, to: str, from_: str | None, experiment: str | None,
     totals = {k: sum(getattr(r, k) for r in reports)
               for k in ("points", "params", "tags", "artifacts", "artifact_bytes", "write_requests")}
     failed = [r for r in reports if r.error]
+    unchecked = next((r.unchecked for r in reports if r.unchecked), None)
     if as_json:
         print_json({"destination": plan.destination.describe(), "dry_run": dry_run,
+                    "destination_checked": unchecked is None, "destination_error": unchecked,
                     "runs": [_report_dict(r) for r in reports], "totals": totals,
                     "failed": len(failed)})
     else:
@@ -118,6 +121,9 @@ def sync(ctx: click.Context, to: str, from_: str | None, experiment: str | None,
         click.echo(f"{len(reports)} run(s) to {plan.destination.describe()}: {verb} "
                    f"{totals['points']} points, {totals['artifact_bytes']} artifact bytes in "
                    f"{totals['write_requests']} write requests; {len(failed)} failed")
+        if unchecked:
+            click.echo(f"note: could not check {plan.destination.describe()} for what it already "
+                       f"holds, so these are the counts the local ledger has pending: {unchecked}")
     if failed:
         raise SystemExit(1)
 

@@ -37,7 +37,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..backend import Backend, has
@@ -84,6 +84,8 @@ class RunReport:
     status_pushed: bool = False
     reconciled: bool = False
     error: str | None = None
+    #: dry run only: why the destination could not be asked (the counts are the ledger's)
+    unchecked: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -147,29 +149,52 @@ class SyncEngine:
             self.ledger.release(run.id, owner)
 
     def _pass(self, run: Run, report: RunReport) -> RunReport:
-        entry = self.ledger.load(run.id)
         try:
-            if entry is None:
-                entry = self._retrying(report, lambda: self._attach(run, report))
-            if entry is None:  # dry run of a run the destination does not have
-                self._plan_new(run, report)
-                return report
-            report.remote_run_id = entry.remote_run_id
-            self._retrying(report, lambda: self._send_data(run, entry, report))
-            self._retrying(report, lambda: self._send_inputs(run, entry, report))
-            self._retrying(report, lambda: self._send_artifacts(run, entry, report))
-            self._retrying(report, lambda: self._send_status(run, entry, report))
+            return self._steps(run, report)
         except TrackbridgeError as exc:
+            if self.dry_run:  # nothing was sent: say what is pending by the local side
+                return self._plan_from_ledger(run, RunReport(run.id, status=run.status), exc)
             report.error = str(exc)
             raise SyncError(
                 f"sync of run {run.id} to {self.dest.describe()} stopped: {exc}. What landed is "
                 f"recorded; run the sync again to resume"
             ) from exc
+
+    def _steps(self, run: Run, report: RunReport) -> RunReport:
+        entry = self.ledger.load(run.id)
+        if entry is None:
+            entry = self._retrying(report, lambda: self._attach(run, report))
+        if entry is None:  # dry run of a run the destination does not have
+            self._plan_new(run, report)
+            return report
+        report.remote_run_id = entry.remote_run_id
+        self._retrying(report, lambda: self._send_data(run, entry, report))
+        self._retrying(report, lambda: self._send_inputs(run, entry, report))
+        self._retrying(report, lambda: self._send_artifacts(run, entry, report))
+        self._retrying(report, lambda: self._send_status(run, entry, report))
+        return report
+
+    def _plan_from_ledger(self, run: Run, report: RunReport, why: TrackbridgeError) -> RunReport:
+        """Dry run, the destination could not be asked: what the ledger says is pending (its
+        cursor as recorded; when the ledger is in doubt some of that may have landed)."""
+        report.unchecked = str(why)
+        entry = self.ledger.load(run.id)
+        if entry is None:
+            self._plan_new(run, report)
+            return report
+        report.remote_run_id = entry.remote_run_id
+        as_recorded = replace(entry, in_doubt=False)
+        self._send_data(run, as_recorded, report)
+        self._send_inputs(run, as_recorded, report)
+        self._send_artifacts(run, as_recorded, report)
+        self._send_status(run, as_recorded, report)
         return report
 
     def _retrying(self, report: RunReport, step: Callable[[], Any]) -> Any:
         """Run ``step``; on a transient failure wait (exponential backoff with jitter) and rerun
         it. A rerun re-reads the ledger's doubt, so it only ever sends what is missing."""
+        if self.dry_run:  # a dry run asks once: it must answer fast, and it sends nothing
+            return step()
         for attempt in range(self.attempts):
             try:
                 return step()
