@@ -127,8 +127,8 @@ def test_lightgbm_wrapper_logs_into_the_users_run(trained):
             "feature_importance_split.png", "model"} <= names(run, config)
     model = tb.load_model(f"runs:/{run.id}/model", config=config)
     assert model.flavor == "lightgbm"
-    np.testing.assert_allclose(model.raw_model.predict_proba(
-        np.asarray(_iris_test())), result["gbm_proba"], rtol=1e-6)
+    np.testing.assert_allclose(model.raw_model.predict_proba(_iris_test()), result["gbm_proba"],
+                               rtol=1e-6)
 
 
 def _iris_test():

@@ -191,7 +191,8 @@ def _child_runs(run: Any, search: Any, results: Any, X: Any, y: Any, settings: S
     tags = {"estimator_name": type(seed).__name__,
             "estimator_class": f"{type(seed).__module__}.{type(seed).__name__}"}
     for _, row in best.iterrows():
-        child = fluent.start_run(config=run.config, parent_run_id=run.id, tags=tags)
+        child = fluent.start_run(config=run.config, parent_run_id=run.id, tags=tags,
+                                 log_system_metrics=False)  # a record, not a process
         try:
             child.log_params(stringified(child, {**base, **row.get("params", {})}))
             child.log_metrics({k: float(v) for k, v in row.items()
