@@ -58,9 +58,9 @@ class FlakyBackend(LocalBackend):
         self._fail()
         super().log_batch(run_id, metrics, params, tags)
 
-    def append(self, run_id, flat, params=(), tags=()):
+    def append(self, run_id, flat, params=(), tags=(), **kwargs):
         self._fail()
-        return super().append(run_id, flat, params, tags)
+        return super().append(run_id, flat, params, tags, **kwargs)
 
 
 def _run_on(backend: LocalBackend, flush_interval: float = 3600, journal: bool = False):

@@ -21,10 +21,10 @@ class JournalSink:
     def describe(self) -> str:
         return self.store.describe()
 
-    def write(self, run_id: str, points: list, params: list[Param], tags: list[RunTag],
+    def write(self, run_id: str, points: list, n: int, params: list[Param], tags: list[RunTag],
               committed: Committed) -> None:
-        conflicts = self.store.append(run_id, points, params, tags)
-        committed(len(points) // 4, len(params), len(tags))
+        conflicts = self.store.append(run_id, points, params, tags, n=n)
+        committed(n // 4, len(params), len(tags))
         if conflicts:
             raise self.store.conflict_error(run_id, conflicts)
 
@@ -36,9 +36,9 @@ class BackendSink:
     def describe(self) -> str:
         return self.backend.describe()
 
-    def write(self, run_id: str, points: list, params: list[Param], tags: list[RunTag],
+    def write(self, run_id: str, points: list, n: int, params: list[Param], tags: list[RunTag],
               committed: Committed) -> None:
-        metrics = list(map(Metric._make, zip(*[iter(points)] * 4)))
+        metrics = list(map(Metric._make, zip(*[iter(points[:n])] * 4)))
         for batch in pack(metrics, params, tags, self.backend.limits):
             self.backend.log_batch(run_id, batch.metrics, batch.params, batch.tags)
             committed(len(batch.metrics), len(batch.params), len(batch.tags))

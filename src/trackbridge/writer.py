@@ -32,8 +32,10 @@ class Sink(Protocol):
 
     def describe(self) -> str: ...
 
-    def write(self, run_id: str, points: list, params: list[Param], tags: list[RunTag],
-              committed: Committed) -> None: ...
+    def write(self, run_id: str, points: list, n: int, params: list[Param], tags: list[RunTag],
+              committed: Committed) -> None:
+        """Store the first ``n`` entries of ``points`` (the live buffer: read, never change it),
+        then ``params`` and ``tags``; call ``committed`` for each prefix made durable."""
 
 
 class RunWriter:
@@ -89,7 +91,7 @@ class RunWriter:
             n = len(self.points)
             n_params, n_tags = len(self.params), len(self.tags)
             if n or n_params or n_tags:
-                self.sink.write(self.run_id, self.points[:n], self.params[:n_params],
+                self.sink.write(self.run_id, self.points, n, self.params[:n_params],
                                 self.tags[:n_tags], self._committed)
 
     def _raise(self, exc: BaseException) -> None:

@@ -9,11 +9,11 @@ array operations, which is what lets a million points reach disk in well under a
 from __future__ import annotations
 
 import json
+import struct
 import sys
 from array import array
 from collections.abc import Iterator
 from itertools import compress
-from operator import le
 from typing import NamedTuple
 
 from ..entities import Metric
@@ -31,13 +31,6 @@ class Chunk(NamedTuple):
     latest: dict[str, tuple[float, int, int]]
 
 
-def _pack(typecode: str, items: list) -> bytes:
-    column = array(typecode, items)
-    if _SWAP:  # pragma: no cover - big-endian hosts only
-        column.byteswap()
-    return column.tobytes()
-
-
 def _unpack(typecode: str, blob: bytes) -> list:
     column = array(typecode)
     column.frombytes(blob)
@@ -46,25 +39,38 @@ def _unpack(typecode: str, blob: bytes) -> list:
     return column.tolist()
 
 
-def encode(flat: list) -> Chunk:
-    """Encode a flat ``[key, value, timestamp, step, key, ...]`` list."""
-    n = len(flat)
+def encode(flat: list, n: int | None = None) -> Chunk:
+    """Encode the first ``n`` entries (all by default) of a flat ``[key, value, timestamp,
+    step, key, ...]`` list. The list may grow meanwhile (the hot path appends to it); only
+    its first ``n`` entries are read. Every per-point step is one C-level pass (a slice, a
+    ``struct.pack``, a sort check): this runs holding the GIL, beside the training loop."""
+    n = len(flat) if n is None else n
     keys, values = flat[0:n:4], flat[1:n:4]
     timestamps, steps = flat[2:n:4], flat[3:n:4]
-    distinct = list(dict.fromkeys(keys))
+    m = len(keys)
+    distinct = list(set(keys))
     key_index = None
     if len(distinct) > 1:
         position = {k: i for i, k in enumerate(distinct)}
-        key_index = _pack("I", list(map(position.__getitem__, keys)))
-    return Chunk(distinct, key_index, _pack("d", values), _pack("q", timestamps), _pack("q", steps),
-                 _latest(keys, values, timestamps, steps))
+        key_index = struct.pack(f"<{m}I", *map(position.__getitem__, keys))
+    return Chunk(distinct, key_index, struct.pack(f"<{m}d", *values),
+                 struct.pack(f"<{m}q", *timestamps), struct.pack(f"<{m}q", *steps),
+                 _latest(keys, distinct, values, timestamps, steps))
 
 
-def _latest(keys: list, values: list, timestamps: list, steps: list) -> dict:
+#: up to this many keys in a chunk, each key's last point is found by a scan from the end
+_SCAN_KEYS = 16
+
+
+def _latest(keys: list, distinct: list, values: list, timestamps: list, steps: list) -> dict:
     """Per key the point with the highest (step, timestamp), the last logged on ties (MLflow)."""
-    ordered = all(map(le, steps, steps[1:])) and all(map(le, timestamps, timestamps[1:]))
-    if ordered:  # the usual case: the last point of each key is its latest
-        last = dict(zip(keys, range(len(keys))))
+    if steps == sorted(steps) and timestamps == sorted(timestamps):
+        # the usual case: the last point of each key is its latest
+        if len(distinct) <= _SCAN_KEYS:
+            backwards, end = keys[::-1], len(keys) - 1
+            last = {k: end - backwards.index(k) for k in distinct}
+        else:
+            last = dict(zip(keys, range(len(keys))))
         return {k: (values[i], timestamps[i], steps[i]) for k, i in last.items()}
     best: dict[str, tuple[float, int, int]] = {}
     for k, v, t, s in zip(keys, values, timestamps, steps):

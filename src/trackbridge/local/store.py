@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ..filtering import compile_filter
 from .artifacts import BlobStore
-from .columns import decode, decode_all, encode
+from .columns import Chunk, decode, decode_all, encode
 from .inputs import DatasetInputs
 from .liveness import HOST, Locks, pid_alive, process_start_marker
 from .schema import migrate
@@ -197,16 +197,19 @@ class LocalBackend(DatasetInputs, Backend):
             raise self.conflict_error(run_id, conflicts)
 
     def append(
-        self, run_id: str, flat: list, params: Sequence[Param] = (), tags: Sequence[RunTag] = ()
+        self, run_id: str, flat: list, params: Sequence[Param] = (), tags: Sequence[RunTag] = (),
+        *, n: int | None = None,
     ) -> list[str]:
-        """Store points given flat (key, value, timestamp, step, ...), params and tags in one
-        transaction. Params that would change a stored value are skipped and described in
-        the returned list; everything else is stored."""
+        """Store points given flat (key, value, timestamp, step, ...; the first ``n`` entries,
+        all by default), params and tags in one transaction. Params that would change a
+        stored value are skipped and described in the returned list; the rest is stored."""
         conflicts: list[str] = []
+        n = len(flat) if n is None else n
+        chunk = encode(flat, n) if n else None  # before the transaction: it holds the GIL
         with self.transaction() as conn:
             pk = self._run_pk(conn, run_id)
-            if flat:
-                self._append_points(conn, pk, flat)
+            if chunk is not None:
+                self._append_chunk(conn, pk, chunk)
             if params:
                 existing = dict(
                     conn.execute("SELECT key, value FROM params WHERE run_pk = ?", (pk,))
@@ -234,12 +237,11 @@ class LocalBackend(DatasetInputs, Backend):
         )
 
     @staticmethod
-    def _append_points(conn: sqlite3.Connection, pk: int, flat: list) -> None:
-        chunk = encode(flat)
+    def _append_chunk(conn: sqlite3.Connection, pk: int, chunk: Chunk) -> None:
         cur = conn.execute(
             "INSERT INTO metric_chunks(run_pk, n, keys, key_index, vals, timestamps, steps) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (pk, len(flat) // 4, json.dumps(chunk.keys), chunk.key_index, chunk.values,
+            (pk, len(chunk.values) // 8, json.dumps(chunk.keys), chunk.key_index, chunk.values,
              chunk.timestamps, chunk.steps),
         )
         conn.executemany(
