@@ -136,3 +136,32 @@ def test_many_threads_logging_to_one_run(store):
     for k in range(4):
         history = tb.get_metric_history(run.id, f"t{k}", config=store)
         assert [p.step for p in history] == list(range(2000))
+
+
+def test_chunks_of_both_timestamp_layouts_read_back_as_whole_ms(tmp_path):
+    """Chunks written by trackbridge 0.1 (int64 ms) and now (float64 ms from the clock) are
+    read back alike: whole ms, logged order kept, nothing lost across the schema migration."""
+    import json
+    import struct
+
+    store = LocalBackend(tmp_path)
+    exp = store.get_or_create_experiment("x")
+    run = store.create_run(exp.id, run_name="r", start_time=0, tags={})
+    with store.transaction() as conn:  # a chunk as trackbridge 0.1 wrote it
+        pk = conn.execute("SELECT run_pk FROM runs WHERE run_id = ?", (run.id,)).fetchone()[0]
+        cur = conn.execute(
+            "INSERT INTO metric_chunks(run_pk, n, keys, key_index, vals, timestamps, steps) "
+            "VALUES (?, 2, ?, NULL, ?, ?, ?)",
+            (pk, json.dumps(["m"]), struct.pack("<2d", 1.0, 2.0),
+             struct.pack("<2q", 1_700_000_000_001, 1_700_000_000_002), struct.pack("<2q", 0, 1)))
+        conn.execute("INSERT INTO metric_chunk_keys VALUES (?, 'm', ?)", (pk, cur.lastrowid))
+    store.append(run.id, ["m", 3.0, 1_700_000_000_003.75, 2, "m", 4.0, 1_700_000_000_004, 3])
+    history = store.get_metric_history(run.id, "m")
+    assert [(p.value, p.timestamp, p.step) for p in history] == [
+        (1.0, 1_700_000_000_001, 0), (2.0, 1_700_000_000_002, 1),
+        (3.0, 1_700_000_000_003, 2), (4.0, 1_700_000_000_004, 3)]
+    assert all(type(p.timestamp) is int for p in history)
+    points, end = store.points_since(run.id, 1)
+    assert end == 4 and [p.timestamp for p in points] == [1_700_000_000_002, 1_700_000_000_003,
+                                                         1_700_000_000_004]
+    assert store.get_run(run.id).metrics == {"m": 4.0}

@@ -24,6 +24,7 @@ from .validation import (
 )
 from .writer import RunWriter
 
+_time = time.time
 _time_ns = time.time_ns
 
 
@@ -112,7 +113,7 @@ class ActiveRun:
         if type(step) is not int or not 0 <= step <= MAX_INT64:
             step = check_step(key, step)
         if timestamp is None:
-            timestamp = _time_ns() // 1_000_000
+            timestamp = _time() * 1000.0  # ms, as a float: no integer division (columns.py)
         elif type(timestamp) is not int or not 0 <= timestamp <= MAX_INT64:
             timestamp = check_timestamp(key, timestamp)
         if self._count is not None:
@@ -134,7 +135,7 @@ class ActiveRun:
         if type(step) is not int or not 0 <= step <= MAX_INT64:
             step = check_step(next(iter(metrics), "?"), step)
         if timestamp is None:
-            timestamp = _time_ns() // 1_000_000
+            timestamp = _time() * 1000.0
         elif type(timestamp) is not int or not 0 <= timestamp <= MAX_INT64:
             timestamp = check_timestamp(next(iter(metrics), "?"), timestamp)
         flat: list = []

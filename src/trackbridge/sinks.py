@@ -38,7 +38,8 @@ class BackendSink:
 
     def write(self, run_id: str, points: list, n: int, params: list[Param], tags: list[RunTag],
               committed: Committed) -> None:
-        metrics = list(map(Metric._make, zip(*[iter(points[:n])] * 4)))
+        flat = points[:n]  # timestamps from the clock are float ms: backends get whole ms
+        metrics = [Metric(k, v, int(t), s) for k, v, t, s in zip(*[iter(flat)] * 4)]
         for batch in pack(metrics, params, tags, self.backend.limits):
             self.backend.log_batch(run_id, batch.metrics, batch.params, batch.tags)
             committed(len(batch.metrics), len(batch.params), len(batch.tags))

@@ -1,9 +1,16 @@
 """Metric points stored as columns: one SQLite row per flushed chunk, not per point.
 
-A chunk holds the points of one flush of one run in four little-endian arrays (values as
-float64, so NaN and +/-inf survive; timestamps and steps as int64) plus, when the chunk
-mixes keys, a uint32 index into its list of keys. Encoding uses only C-level list and
-array operations, which is what lets a million points reach disk in well under a second.
+A chunk holds the points of one flush of one run in little-endian arrays: values as float64
+(NaN and +/-inf survive), steps as int64, timestamps in ms, plus, when the chunk mixes keys, a
+uint32 index into its list of keys. The row's ``layout`` says how timestamps are stored:
+
+* ``LAYOUT_INT_MS`` (0, trackbridge 0.1): int64 ms;
+* ``LAYOUT_FLOAT_MS`` (1, written now): float64 ms, exact for whole ms; the hot path takes
+  the clock as ``time.time() * 1000`` (no integer division per call) and may keep a fraction
+  of a ms, which reads drop (timestamps read back are whole ms, as MLflow's are).
+
+Encoding is a few C-level passes per chunk (slices, ``struct.pack``, a sort check); it runs
+in the flusher thread holding the GIL, beside the training loop, so it is kept minimal.
 """
 
 from __future__ import annotations
@@ -19,31 +26,41 @@ from typing import NamedTuple
 from ..entities import Metric
 
 _SWAP = sys.byteorder != "little"
+LAYOUT_INT_MS, LAYOUT_FLOAT_MS = 0, 1
+#: up to this many keys in a chunk, each key's last point is found by a scan from the end
+_SCAN_KEYS = 16
 
 
 class Chunk(NamedTuple):
     keys: list[str]
     key_index: bytes | None  # None when every point has keys[0]
     values: bytes
-    timestamps: bytes
+    timestamps: bytes  # float64 ms (LAYOUT_FLOAT_MS)
     steps: bytes
-    #: key -> (value, timestamp, step) of the point that is "latest" within the chunk
+    #: key -> (value, timestamp in whole ms, step) of the point that is "latest" in the chunk
     latest: dict[str, tuple[float, int, int]]
+    n: int
+    layout: int = LAYOUT_FLOAT_MS
 
 
 def _unpack(typecode: str, blob: bytes) -> list:
     column = array(typecode)
     column.frombytes(blob)
-    if _SWAP:  # pragma: no cover
+    if _SWAP:  # pragma: no cover - big-endian hosts only
         column.byteswap()
     return column.tolist()
+
+
+def _timestamps(blob: bytes, layout: int) -> list[int]:
+    if layout == LAYOUT_FLOAT_MS:
+        return list(map(int, _unpack("d", blob)))
+    return _unpack("q", blob)
 
 
 def encode(flat: list, n: int | None = None) -> Chunk:
     """Encode the first ``n`` entries (all by default) of a flat ``[key, value, timestamp,
     step, key, ...]`` list. The list may grow meanwhile (the hot path appends to it); only
-    its first ``n`` entries are read. Every per-point step is one C-level pass (a slice, a
-    ``struct.pack``, a sort check): this runs holding the GIL, beside the training loop."""
+    its first ``n`` entries are read."""
     n = len(flat) if n is None else n
     keys, values = flat[0:n:4], flat[1:n:4]
     timestamps, steps = flat[2:n:4], flat[3:n:4]
@@ -53,13 +70,10 @@ def encode(flat: list, n: int | None = None) -> Chunk:
     if len(distinct) > 1:
         position = {k: i for i, k in enumerate(distinct)}
         key_index = struct.pack(f"<{m}I", *map(position.__getitem__, keys))
+    latest = {k: (v, int(t), s) for k, (v, t, s) in
+              _latest(keys, distinct, values, timestamps, steps).items()}
     return Chunk(distinct, key_index, struct.pack(f"<{m}d", *values),
-                 struct.pack(f"<{m}q", *timestamps), struct.pack(f"<{m}q", *steps),
-                 _latest(keys, distinct, values, timestamps, steps))
-
-
-#: up to this many keys in a chunk, each key's last point is found by a scan from the end
-_SCAN_KEYS = 16
+                 struct.pack(f"<{m}d", *timestamps), struct.pack(f"<{m}q", *steps), latest, m)
 
 
 def _latest(keys: list, distinct: list, values: list, timestamps: list, steps: list) -> dict:
@@ -72,7 +86,7 @@ def _latest(keys: list, distinct: list, values: list, timestamps: list, steps: l
         else:
             last = dict(zip(keys, range(len(keys))))
         return {k: (values[i], timestamps[i], steps[i]) for k, i in last.items()}
-    best: dict[str, tuple[float, int, int]] = {}
+    best: dict[str, tuple[float, float, int]] = {}
     for k, v, t, s in zip(keys, values, timestamps, steps):
         b = best.get(k)
         if b is None or (s, t) >= (b[2], b[1]):
@@ -81,12 +95,12 @@ def _latest(keys: list, distinct: list, values: list, timestamps: list, steps: l
 
 
 def decode(keys_json: str, key_index: bytes | None, values: bytes, timestamps: bytes, steps: bytes,
-           key: str) -> Iterator[tuple[float, int, int]]:
+           layout: int, key: str) -> Iterator[tuple[float, int, int]]:
     """The (value, timestamp, step) points of ``key`` in one stored chunk, in logged order."""
     keys = json.loads(keys_json)
     if key not in keys:
         return iter(())
-    columns = [_unpack("d", values), _unpack("q", timestamps), _unpack("q", steps)]
+    columns = [_unpack("d", values), _timestamps(timestamps, layout), _unpack("q", steps)]
     if key_index is not None:
         selector = list(map(keys.index(key).__eq__, _unpack("I", key_index)))
         columns = [list(compress(c, selector)) for c in columns]
@@ -94,11 +108,11 @@ def decode(keys_json: str, key_index: bytes | None, values: bytes, timestamps: b
 
 
 def decode_all(keys_json: str, key_index: bytes | None, values: bytes, timestamps: bytes,
-               steps: bytes) -> list[Metric]:
+               steps: bytes, layout: int) -> list[Metric]:
     """Every point of one stored chunk, in logged order."""
     keys = json.loads(keys_json)
     names = [keys[i] for i in _unpack("I", key_index)] if key_index is not None else None
-    vals, stamps, steps_ = _unpack("d", values), _unpack("q", timestamps), _unpack("q", steps)
+    vals, stamps, steps_ = _unpack("d", values), _timestamps(timestamps, layout), _unpack("q", steps)
     if names is None:
         names = [keys[0]] * len(vals)
     return list(map(Metric._make, zip(names, vals, stamps, steps_)))

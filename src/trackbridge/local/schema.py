@@ -124,7 +124,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (name, alias)
     ) WITHOUT ROWID;
     """,
-    # 4: dataset inputs of runs (MLflow's log-inputs) and what sync acknowledged of them
+    # 4: how a chunk stores its timestamps (local/columns.py): 0 int64 ms, 1 float64 ms
+    """
+    ALTER TABLE metric_chunks ADD COLUMN layout INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: dataset inputs of runs (MLflow's log-inputs) and what sync acknowledged of them
     """
     CREATE TABLE run_inputs (
         input_id INTEGER PRIMARY KEY,

@@ -239,10 +239,10 @@ class LocalBackend(DatasetInputs, Backend):
     @staticmethod
     def _append_chunk(conn: sqlite3.Connection, pk: int, chunk: Chunk) -> None:
         cur = conn.execute(
-            "INSERT INTO metric_chunks(run_pk, n, keys, key_index, vals, timestamps, steps) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (pk, len(chunk.values) // 8, json.dumps(chunk.keys), chunk.key_index, chunk.values,
-             chunk.timestamps, chunk.steps),
+            "INSERT INTO metric_chunks(run_pk, n, keys, key_index, vals, timestamps, steps, layout) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (pk, chunk.n, json.dumps(chunk.keys), chunk.key_index, chunk.values,
+             chunk.timestamps, chunk.steps, chunk.layout),
         )
         conn.executemany(
             "INSERT INTO metric_chunk_keys(run_pk, key, chunk_id) VALUES (?, ?, ?)",
@@ -379,7 +379,8 @@ class LocalBackend(DatasetInputs, Backend):
         conn = self.connection()
         pk = self._run_pk(conn, run_id)
         rows = conn.execute(
-            "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps FROM metric_chunk_keys k "
+            "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps, c.layout "
+            "FROM metric_chunk_keys k "
             "JOIN metric_chunks c USING (chunk_id) WHERE k.run_pk = ? AND k.key = ? "
             "ORDER BY c.chunk_id",
             (pk, key),
@@ -401,7 +402,7 @@ class LocalBackend(DatasetInputs, Backend):
         for chunk_id, n in sizes:
             if seen + n > position:
                 row = conn.execute(
-                    "SELECT keys, key_index, vals, timestamps, steps FROM metric_chunks "
+                    "SELECT keys, key_index, vals, timestamps, steps, layout FROM metric_chunks "
                     "WHERE chunk_id = ?", (chunk_id,)
                 ).fetchone()
                 skip = max(position - seen, 0)

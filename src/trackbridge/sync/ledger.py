@@ -1,6 +1,6 @@
 """The sync ledger: what a destination is known to hold, per (source run, destination).
 
-It lives in the local store (tables ``sync_*``, schema versions 2 and 4) and records the remote
+It lives in the local store (tables ``sync_*``, schema versions 2 and 5) and records the remote
 run id, the metric cursor acknowledged (how far the source's points are known to have landed),
 the params, tags, dataset inputs and artifacts (path + sha256) acknowledged, and the status last
 pushed.
