@@ -73,6 +73,8 @@ class ActiveRun:
         self._points = writer.points
         self._full_at = writer.full_at
         self._ended = False
+        self._alarm = False  # True once ended, or while a background write error waits
+        writer.on_error = self._on_writer_error
         self._on_end = on_end
 
     @property
@@ -103,9 +105,8 @@ class ActiveRun:
         """Buffer one point. Checks are cached per key so a repeated key costs a set lookup.
 
         A write error of the background flusher is raised after this point is buffered, so
-        neither the earlier (still buffered) points nor this one are lost."""
-        if self._ended:
-            self._raise_state()
+        neither the earlier (still buffered) points nor this one are lost. One flag,
+        ``_alarm``, says "ended, or a background error waits" (checked last, one load)."""
         if key not in self._metric_keys:
             self._new_metric_key(key)
         if type(value) is not float:
@@ -119,11 +120,22 @@ class ActiveRun:
         if self._count is not None:
             self._count(1)
         points = self._points
-        points.extend((key, value, timestamp, step))  # one atomic call: see writer.py
+        points += (key, value, timestamp, step)  # one atomic C call (list_extend): see writer.py
         if len(points) >= self._full_at:
             self._writer.full()
-        if self._writer.error is not None:
-            self._writer.raise_error()
+        if self._alarm:
+            self._sound_alarm()
+
+    def _sound_alarm(self) -> None:
+        """Raise why the last call must fail: the run ended (what it buffered is discarded), or
+        the background writer's error (what it buffered stays, for the next write)."""
+        if self._ended:
+            self._raise_state()
+        self._alarm = False  # before taking the error: one the writer sets meanwhile re-arms it
+        self._writer.raise_error()
+
+    def _on_writer_error(self) -> None:
+        self._alarm = True
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = 0, timestamp: int | None = None
@@ -148,11 +160,11 @@ class ActiveRun:
         if self._count is not None:
             self._count(len(metrics))
         points = self._points
-        points.extend(flat)  # one atomic call: see writer.py
+        points += flat  # one atomic call: see writer.py
         if len(points) >= self._full_at:
             self._writer.full()
-        if self._writer.error is not None:
-            self._writer.raise_error()
+        if self._alarm:
+            self._sound_alarm()
 
     def _new_metric_key(self, key: str) -> None:
         check_key("metric", key, self._limits.max_metric_key_length, self._where)
@@ -365,7 +377,8 @@ class ActiveRun:
             )
         if self._ended:
             return
-        self._ended = True
+        self._ended = self._alarm = True
+        self._points, self._full_at = [], float("inf")  # a late log_metric buffers nothing real
         if self._on_end is not None:
             self._on_end(self)
         error: BaseException | None = None

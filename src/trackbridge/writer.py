@@ -54,6 +54,8 @@ class RunWriter:
         self.tags: list[RunTag] = []
         self.wake = threading.Event()
         self.error: BaseException | None = None
+        #: called (in the flusher thread) after ``error`` is set: the run arms its alarm
+        self.on_error: Callable[[], None] = lambda: None
         self._write_lock = threading.Lock()
         self._stopping = False
         self._thread = threading.Thread(
@@ -72,6 +74,7 @@ class RunWriter:
             except BaseException as exc:  # kept for the producer; the loop goes on
                 if self.error is None:
                     self.error = exc
+                    self.on_error()
 
     def full(self) -> None:
         """Called by a producer that saw a full batch waiting."""
