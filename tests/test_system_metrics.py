@@ -148,3 +148,17 @@ def test_no_driver_means_no_gpu_devices():
         assert devices is not None and devices.device_count() > 0
     else:
         assert devices is None
+
+
+def test_a_background_write_error_stays_for_the_users_next_call(fast):
+    """The sampler never swallows the flusher's error: the user's own next call raises it."""
+    from trackbridge.errors import TrackbridgeError
+    from trackbridge.system_metrics.sampler import SystemMetricsSampler
+
+    with tb.start_run(config=fast) as run:
+        sampler = SystemMetricsSampler(run, 10)
+        run._writer.error = OSError("disk full")
+        run._writer.on_error()
+        assert sampler._log(sampler.sample(), 0)  # skipped, not raised, not consumed
+        with pytest.raises(TrackbridgeError, match="disk full"):
+            run.log_metric("loss", 1.0)

@@ -96,6 +96,7 @@ class SystemMetricsSampler:
         except TrackbridgeError as exc:
             if writer.error is None:
                 writer.error = exc.__cause__ or exc
+                writer.on_error()
         return True
 
     def stop(self) -> None:
