@@ -33,6 +33,9 @@ from .entities import ArtifactEntry, DatasetInput, Experiment, Limits, Metric, P
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .metric_arrays import MetricArrays
+    from .sampling import SampledHistory
+
 
 class Backend(ABC):
     """Where runs are stored. Subclasses are registered through ``trackbridge_register_backends``."""
@@ -159,6 +162,32 @@ class Backend(ABC):
     @abstractmethod
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of ``key``, ordered by step then timestamp."""
+
+    def get_metric_arrays(self, run_id: str, key: str) -> MetricArrays:
+        """Every point of ``key`` as numpy columns, ordered like :meth:`get_metric_history`.
+
+        Optional: the default converts :meth:`get_metric_history`. Override when the
+        platform can return columns without building a ``Metric`` per point (the local
+        store decodes its stored arrays directly). Needs numpy.
+        """
+        from .metric_arrays import from_metrics
+
+        return from_metrics(key, self.get_metric_history(run_id, key))
+
+    def sample_metric_history(self, run_id: str, key: str, *, max_points: int,
+                              start_step: int | None = None,
+                              end_step: int | None = None) -> SampledHistory:
+        """At most ``max_points`` points of ``key`` with ``start_step <= step <= end_step``,
+        chosen so that every bucket's first, last, minimum and maximum survive (see
+        ``trackbridge.sampling``). Non-finite points are counted and kept per bucket.
+
+        Optional: the default samples :meth:`get_metric_arrays`. Override when the platform
+        can sample server-side with the same guarantees. Needs numpy.
+        """
+        from .sampling import check_request, sample
+
+        check_request(max_points, start_step, end_step)
+        return sample(self.get_metric_arrays(run_id, key), max_points, start_step, end_step)
 
     @abstractmethod
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:

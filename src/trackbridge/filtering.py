@@ -78,6 +78,30 @@ def _split_and(text: str) -> list[str]:
     return parts
 
 
+_LEAD = re.compile(r"\s*(\w+)\.(`[^`]+`|\"[^\"]+\"|[\w./\-:]+)\s*")
+
+
+def _bad_token(text: str) -> str:
+    """Which token of an unparsable clause is wrong, named for the error message."""
+    lead = _LEAD.match(text)
+    if lead is None:
+        token = text.split()[0] if text.split() else text
+        return f"bad token {token!r} (a clause starts with <entity>.<key>)"
+    if lead.group(1).lower() not in _ENTITY:
+        return f"unknown entity {lead.group(1)!r} (use metrics, params, tags or attributes)"
+    rest = text[lead.end():]
+    op = re.match(r"(?:!=|<=|>=|=|<|>|not\s+like\b|ilike\b|like\b|not\s+in\b|in\b)\s*", rest,
+                  re.IGNORECASE)
+    if op is None:
+        token = rest.split()[0] if rest.split() else "(nothing)"
+        return f"bad operator {token!r} (use = != < <= > >= LIKE ILIKE IN NOT IN)"
+    value = rest[op.end():].strip()
+    if value[:1] in ("<", ">", "=", "!", "~"):
+        token = (op.group().strip() + value).split()[0]
+        return f"bad operator {token!r} (use = != < <= > >= LIKE ILIKE IN NOT IN)"
+    return f"bad value {value or '(nothing)'!r} (quote strings: 'text'; numbers as 0.5)"
+
+
 def compile_filter(filter: str | None, backend: str = "local") -> Callable[[Run], bool]:
     """A predicate on :class:`Run` for ``filter``; a bad filter is a ValidationError."""
     if not filter or not filter.strip():
@@ -91,8 +115,8 @@ def _clause(text: str, whole: str, backend: str) -> Callable[[Run], bool]:
     entity = _ENTITY.get(m.group("entity").lower()) if m else None
     if not m or entity is None:
         raise ValidationError(
-            f"cannot parse filter clause {text.strip()!r} in {whole!r} ({backend}); expected "
-            "e.g. metrics.loss < 0.5, params.lr = '0.1', tags.team = 'ml', "
+            f"cannot parse filter clause {text.strip()!r} in {whole!r} ({backend}): "
+            f"{_bad_token(text)}; e.g. metrics.loss < 0.5, params.lr = '0.1', "
             "attributes.status = 'FINISHED'"
         )
     key = m.group("key").strip("`\"")

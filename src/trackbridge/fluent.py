@@ -100,6 +100,10 @@ def start_run(
         parent_run_id = active.id
     limits, where = target.limits, target.describe()
     if run_id is not None:
+        if store is not target:  # it may exist only remotely (a job started elsewhere made it)
+            from .sync.attach import journal_run_id
+
+            run_id = journal_run_id(store, target, run_id)
         info = store.get_run(run_id)
         store.update_run(run_id, status=RUNNING)
     else:

@@ -58,3 +58,16 @@ def trackbridge_register_model_registries(register):
     ``backend_name`` to the ``Backend.name`` it serves; it is built with that backend's
     configured instance. One registry per backend: the first registered for a name is kept.
     """
+
+
+@hookspec
+def trackbridge_register_project_targets(register):
+    """Offer execution targets for ``trackbridge run --on NAME``: call ``register(cls)`` once
+    per class.
+
+    The class subclasses ``trackbridge.projects.targets.Target`` (its docstrings are the
+    contract: check, describe, submit, wait, read_logs, cancel) and sets ``name`` (the value
+    of ``--on`` and the table name in the ``--on-config`` file) and ``config_keys``. When two
+    plugins register the same name, the one whose hook runs first keeps it (the built-in
+    ``local`` runs first). Import the platform's SDK inside the methods, not at module level.
+    """

@@ -17,7 +17,8 @@ import pluggy
 
 from . import hookspecs
 
-DEFAULT_PLUGINS = ("trackbridge.local.plugin", "trackbridge.context", "trackbridge.models.plugin")
+DEFAULT_PLUGINS = ("trackbridge.local.plugin", "trackbridge.context", "trackbridge.models.plugin",
+                   "trackbridge.projects.plugin")
 ENTRY_POINT_GROUP = "trackbridge"
 
 _pm: pluggy.PluginManager | None = None

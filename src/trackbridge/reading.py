@@ -7,7 +7,7 @@ Reading a run that this process is still logging flushes it first, so reads see 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from .backend import Backend
 from .config import load_config
@@ -18,6 +18,8 @@ from .validation import check_artifact_path
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from .metric_arrays import MetricArrays
 
 
 def _backend(config: ConfigArg, run_id: str | None = None) -> tuple[Backend, str | None]:
@@ -73,9 +75,23 @@ def search_runs(
     return list(backend.search_runs(ids, filter))
 
 
-def get_metric_history(run_id: str, key: str, config: ConfigArg = None) -> list[Metric]:
-    """Every point of ``key`` (``.key .value .timestamp .step``), by step then timestamp."""
+@overload
+def get_metric_history(run_id: str, key: str, config: ConfigArg = None, *,
+                       as_arrays: Literal[False] = False) -> list[Metric]: ...
+@overload
+def get_metric_history(run_id: str, key: str, config: ConfigArg = None, *,
+                       as_arrays: Literal[True]) -> MetricArrays: ...
+def get_metric_history(run_id: str, key: str, config: ConfigArg = None, *,
+                       as_arrays: bool = False) -> list[Metric] | MetricArrays:
+    """Every point of ``key`` (``.key .value .timestamp .step``), by step then timestamp.
+
+    ``as_arrays=True`` returns a :class:`~trackbridge.metric_arrays.MetricArrays` instead:
+    numpy arrays ``.step``, ``.timestamp`` (int64) and ``.value`` (float64) in the same
+    order, read without a Python object per point (needs numpy).
+    """
     backend, remote_id = _backend(config, run_id)
+    if as_arrays:
+        return backend.get_metric_arrays(remote_id, key)
     return backend.get_metric_history(remote_id, key)
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import requests
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from testsupport.loopback import LoopbackService
 
 CONTAINER = "azureml"
 SUB, RG, WS = "00000000-1111-2222-3333-444444444444", "rg-test", "ws-test"
@@ -34,8 +34,8 @@ def _azure_error(status: int, code: str, message: str) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
-class AzureMLFront:
-    """A WSGI app plus the thread serving it (``start``/``stop``)."""
+class AzureMLFront(LoopbackService):
+    """The front door (a WSGI app; ``start``/``stop`` serve it)."""
 
     def __init__(self, mlflow_url: str, azurite, token: str) -> None:
         from azure.storage.blob import BlobServiceClient
@@ -55,25 +55,13 @@ class AzureMLFront:
         except Exception as exc:  # already there from an earlier front in the session
             if "ContainerAlreadyExists" not in str(exc):
                 raise
-        self._server = None
-        self._thread: threading.Thread | None = None
-
-    # -- serving --------------------------------------------------------------------------
-    def start(self) -> AzureMLFront:
-        self._server = make_server("127.0.0.1", 0, self, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
+        #: Azure ML run ids (job names) -> the MLflow server's run ids: the job *is* the run
+        #: on Azure ML, while the MLflow server names runs itself, so ids are translated
+        self.aliases: dict[str, str] = {}
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        super().stop()
         self.session.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     @property
     def tracking_uri(self) -> str:
@@ -93,25 +81,48 @@ class AzureMLFront:
         return response(environ, start_response)
 
     # -- MLflow behind the Azure prefix ---------------------------------------------------
+    def _ids(self, value, table: dict[str, str]):
+        """``value`` (JSON) with every ``run_id`` / ``run_uuid`` field looked up in ``table``."""
+        if isinstance(value, dict):
+            return {k: table.get(v, v) if k in ("run_id", "run_uuid") and isinstance(v, str)
+                    else self._ids(v, table) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._ids(v, table) for v in value]
+        return value
+
+    def _to_mlflow(self, data: bytes) -> bytes:
+        if not self.aliases or not data:
+            return data
+        return json.dumps(self._ids(json.loads(data), self.aliases)).encode()
+
+    def _from_mlflow(self, data: bytes) -> bytes:
+        if not self.aliases or not data.startswith(b"{"):
+            return data
+        back = {run_id: name for name, run_id in self.aliases.items()}
+        return json.dumps(self._ids(json.loads(data), back)).encode()
+
     def _proxy(self, request: Request, path: str) -> Response:
+        body = self._to_mlflow(request.get_data())
         if path.endswith("/runs/log-batch"):
-            self.log_batches.append(json.loads(request.get_data()))
+            self.log_batches.append(json.loads(body))
+        params = {k: [self.aliases.get(v, v) if k == "run_id" else v for v in vs]
+                  for k, vs in request.args.to_dict(flat=False).items()}
         upstream = self.session.request(
-            request.method, f"{self.mlflow_url}{path}", params=request.args.to_dict(flat=False),
-            data=request.get_data(), headers={"Content-Type": request.content_type or ""},
+            request.method, f"{self.mlflow_url}{path}", params=params,
+            data=body, headers={"Content-Type": request.content_type or ""},
             timeout=60,
         )
         for suffix, left in list(self.lose_answers.items()):
             if path.endswith(suffix) and left > 0:
                 self.lose_answers[suffix] = left - 1
                 return _azure_error(502, "BadGateway", "the upstream answer was lost")
-        return Response(upstream.content, status=upstream.status_code,
+        return Response(self._from_mlflow(upstream.content), status=upstream.status_code,
                         content_type=upstream.headers.get("Content-Type", "application/json"))
 
     # -- run history artifacts ------------------------------------------------------------
     def _run_experiment(self, run_id: str) -> str | None:
         answer = self.session.get(f"{self.mlflow_url}/api/2.0/mlflow/runs/get",
-                                  params={"run_id": run_id}, timeout=60)
+                                  params={"run_id": self.aliases.get(run_id, run_id)}, timeout=60)
         if answer.status_code != 200:
             return None
         return answer.json()["run"]["info"]["experiment_id"]

@@ -67,4 +67,5 @@ def main() -> None:
     cli(prog_name="trackbridge")
 
 
-from . import info, models, project, runs, sync  # noqa: E402,F401  (each module adds its commands to `cli`)
+# each module adds its commands to `cli`
+from . import info, models, project, runs, sync, ui  # noqa: E402,F401

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import json
-import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import click
 
+from .. import strict_json
 from ..config import Config, load_config
 
 
@@ -31,19 +30,9 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN/Infinity: write them as the strings "NaN", "Infinity", "-Infinity"."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(_clean(data), indent=2, sort_keys=False))
+    """Strict JSON (NaN and infinities as strings, see ``trackbridge.strict_json``)."""
+    click.echo(strict_json.dumps(data, indent=2, sort_keys=False))
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -24,6 +24,7 @@ from itertools import compress
 from typing import NamedTuple
 
 from ..entities import Metric
+from ..metric_arrays import MetricArrays, empty, ordered, require_numpy
 
 _SWAP = sys.byteorder != "little"
 LAYOUT_INT_MS, LAYOUT_FLOAT_MS = 0, 1
@@ -116,3 +117,28 @@ def decode_all(keys_json: str, key_index: bytes | None, values: bytes, timestamp
     if names is None:
         names = [keys[0]] * len(vals)
     return list(map(Metric._make, zip(names, vals, stamps, steps_)))
+
+
+def decode_key_arrays(rows: list[tuple], key: str) -> MetricArrays:
+    """The points of ``key`` in stored chunk rows ``(keys, key_index, vals, timestamps,
+    steps, layout)``, as numpy columns ordered by step then timestamp. The blobs are read in
+    place (``numpy.frombuffer``): no Python object per point."""
+    np = require_numpy()
+    parts = []
+    for keys_json, key_index, values, timestamps, steps, layout in rows:
+        keys = json.loads(keys_json)
+        if key not in keys:
+            continue
+        stamps = np.frombuffer(timestamps, "<f8" if layout == LAYOUT_FLOAT_MS else "<i8")
+        if layout == LAYOUT_FLOAT_MS:
+            stamps = np.floor(stamps).astype(np.int64)  # whole ms, as every read returns
+        columns = (np.frombuffer(steps, "<i8"), stamps, np.frombuffer(values, "<f8"))
+        if key_index is not None:
+            selector = np.frombuffer(key_index, "<u4") == keys.index(key)
+            columns = tuple(c[selector] for c in columns)
+        parts.append(columns)
+    if not parts:
+        return empty(key)
+    step, timestamp, value = (np.concatenate([p[i] for p in parts]).astype(dtype, copy=False)
+                              for i, dtype in enumerate((np.int64, np.int64, np.float64)))
+    return ordered(MetricArrays(key, step, timestamp, value))

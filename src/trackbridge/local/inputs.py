@@ -1,4 +1,4 @@
-"""Dataset inputs of runs in the local store (table ``run_inputs``, schema version 5)."""
+"""Dataset inputs of runs in the local store (table ``run_inputs``, schema version 6)."""
 
 from __future__ import annotations
 

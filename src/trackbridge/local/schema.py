@@ -128,7 +128,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE metric_chunks ADD COLUMN layout INTEGER NOT NULL DEFAULT 0;
     """,
-    # 5: dataset inputs of runs (MLflow's log-inputs) and what sync acknowledged of them
+    # 5: the last error of a sync per (source run, destination), cleared by a pass that ends
+    # well; see trackbridge/sync/ledger.py (shown by `trackbridge status` and the UI)
+    """
+    CREATE TABLE sync_errors (
+        source_run_id TEXT NOT NULL, destination TEXT NOT NULL, message TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        PRIMARY KEY (source_run_id, destination)
+    ) WITHOUT ROWID;
+    """,
+    # 6: dataset inputs of runs (MLflow's log-inputs) and what sync acknowledged of them
     """
     CREATE TABLE run_inputs (
         input_id INTEGER PRIMARY KEY,

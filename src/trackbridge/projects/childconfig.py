@@ -27,20 +27,28 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 def write_child_config(config: Config, path: Path, experiment: str | None = None) -> Path:
     """Write ``config`` (its experiment replaced by ``experiment`` when given) to ``path``;
     the top-level keys are those the config format has (``config.TOP_LEVEL_KEYS``)."""
+    text = config_text(config, experiment, local_path=str(config.local_path.resolve()))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def config_text(config: Config, experiment: str | None = None, *,
+                local_path: str) -> str:
+    """``config`` as TOML, with ``[local] path = local_path`` (may be a ``${VAR}`` reference
+    the reader resolves)."""
     top = {key: getattr(config, key, None) for key in sorted(TOP_LEVEL_KEYS)}
     top["experiment"] = experiment or config.experiment
     top = {key: value for key, value in top.items() if value is not None}
     tables = {name: dict(table) for name, table in config.sections.items()}
-    tables["local"] = {**tables.get("local", {}), "path": str(config.local_path.resolve())}
+    tables["local"] = {**tables.get("local", {}), "path": local_path}
     lines = [f"# written by trackbridge run from: {config.source}"]
     lines += [f"{_key(k)} = {_value(v)}" for k, v in top.items()]
     for name, table in tables.items():
         lines.append(f"\n[{_key(name)}]")
         lines += [f"{_key(k)} = {_value(v)}" for k, v in table.items()]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
+    return "\n".join(lines) + "\n"
 
 
 def _key(key: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -37,10 +37,13 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
 
 
 def resolve_parameters(entry: EntryPoint, given: Mapping[str, str], *, cwd: Path,
-                       project_dir: Path) -> dict[str, str]:
+                       project_dir: Path,
+                       remote_path: Callable[[str, str], str] | None = None) -> dict[str, str]:
     """Every parameter value, checked and as text: declared ones (defaults filled in) first,
     then the undeclared ones in the order given. Relative ``path``/``uri`` values are made
-    absolute: given ones against ``cwd``, defaults against ``project_dir``."""
+    absolute: given ones against ``cwd``, defaults against ``project_dir``. When the command
+    runs elsewhere, ``remote_path(name, value)`` checks ``path`` values (and ``uri`` ones
+    without a scheme) instead (it raises ValueError)."""
     problems: list[str] = []
     missing = [p.name for p in entry.parameters.values() if p.required and p.name not in given]
     if missing:
@@ -54,6 +57,9 @@ def resolve_parameters(entry: EntryPoint, given: Mapping[str, str], *, cwd: Path
         else:
             continue
         try:
+            if remote_path is not None and _is_local_path(param, value):
+                resolved[name] = remote_path(name, value)
+                continue
             resolved[name] = convert(param, value, base)
         except ValueError as exc:
             problems.append(str(exc))
@@ -68,6 +74,10 @@ def resolve_parameters(entry: EntryPoint, given: Mapping[str, str], *, cwd: Path
         raise ProjectError(f"invalid parameters for entry point {entry.name!r}: "
                            f"{'; '.join(problems)} (declared: {declared})")
     return resolved
+
+
+def _is_local_path(param: Parameter, value: str) -> bool:
+    return param.type == "path" or (param.type == "uri" and len(urlparse(value).scheme) <= 1)
 
 
 def convert(param: Parameter, value: str, base: Path) -> str:

@@ -1,4 +1,4 @@
-"""Run a project's command: its own process group, output teed, stopped cleanly on Ctrl-C.
+"""Run a project's command: its own process group, output read as it comes, stopped cleanly.
 
 The command runs under ``bash -c`` (``sh`` without bash) in a new session, so a Ctrl-C at the
 terminal reaches ``trackbridge run`` only; it then stops the command's whole process group:
@@ -13,13 +13,13 @@ foreground group that reads the terminal would be stopped).
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,58 +28,58 @@ POLITE_WAIT_S = 5.0  # after SIGINT, how long a script gets to end its run befor
 _HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
-class Interrupted(Exception):
-    """``trackbridge run`` got SIGINT or SIGTERM while the command ran."""
+class LocalProcess:
+    """A command started under ``bash -c`` in a session (process group) of its own.
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+    Its stdout and stderr are read by two threads into a queue; :meth:`read` hands out what
+    arrived, :meth:`wait` blocks until it exits or has new output.
+    """
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """``returncode`` is the command's exit code (-N: killed by signal N); ``interrupted`` the
-    signal that made ``trackbridge run`` stop it, or None; ``leftovers`` how many processes of
-    its group were still alive after it exited."""
-
-    returncode: int
-    interrupted: int | None = None
-    leftovers: int = 0
-
-
-def run_command(command: str, *, cwd: Path, env: Mapping[str, str], stdout: BinaryIO,
-                stderr: BinaryIO, stdout_file: Path, stderr_file: Path,
-                grace: float = TERMINATE_GRACE_S) -> Outcome:
-    """Run ``command``; copy its output to ``stdout``/``stderr`` as it comes and to the files."""
-    shell = shutil.which("bash") or "/bin/sh"
-    with _Interrupts() as interrupts:
-        proc = subprocess.Popen(
+    def __init__(self, command: str, *, cwd: Path, env: Mapping[str, str]) -> None:
+        shell = shutil.which("bash") or "/bin/sh"
+        self.proc = subprocess.Popen(
             [shell, "-c", command], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, start_new_session=True,
         )
-        pumps = [threading.Thread(target=_pump, args=(pipe, sink, path), daemon=True)
-                 for pipe, sink, path in ((proc.stdout, stdout, stdout_file),
-                                          (proc.stderr, stderr, stderr_file))]
-        for pump in pumps:
+        self._chunks: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self._arrived = threading.Event()
+        self.pumps = [threading.Thread(target=self._pump, args=(pipe, name), daemon=True)
+                      for pipe, name in ((self.proc.stdout, "stdout"), (self.proc.stderr, "stderr"))]
+        for pump in self.pumps:
             pump.start()
-        interrupted = None
-        try:
-            interrupts.arm()
-            returncode = proc.wait()
-            interrupts.disarm()
-        except Interrupted as exc:
-            interrupted = exc.signum
-            returncode = terminate_group(proc, grace, hurry=lambda: interrupts.count > 1,
-                                         polite=True)
-        except BaseException:
-            terminate_group(proc, grace, hurry=lambda: interrupts.count > 0)
-            raise
-        leftovers = len(group_members(proc.pid))
-        if leftovers:
-            terminate_group(proc, grace, hurry=lambda: interrupts.count > 0)
-    for pump in pumps:
-        pump.join(timeout=5.0)  # EOF once the group is gone; don't hang on a daemonised writer
-    return Outcome(returncode=returncode, interrupted=interrupted, leftovers=leftovers)
+
+    def _pump(self, pipe: BinaryIO, name: str) -> None:
+        with pipe:
+            while chunk := pipe.read(65536):
+                self._chunks.put((name, chunk))
+                self._arrived.set()
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once the command exited, else None after at most ``timeout`` s
+        (sooner when output arrived)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.proc.poll()
+            left = deadline - time.monotonic()
+            if code is not None or left <= 0:
+                return code
+            if self._arrived.wait(min(left, 0.05)):
+                self._arrived.clear()
+                return self.proc.poll()
+
+    def read(self) -> dict[str, bytes]:
+        """Output that arrived since the last call, per stream."""
+        out = {"stdout": b"", "stderr": b""}
+        while True:
+            try:
+                name, chunk = self._chunks.get_nowait()
+            except queue.Empty:
+                return out
+            out[name] += chunk
+
+    def join_pumps(self) -> None:
+        for pump in self.pumps:
+            pump.join(timeout=5.0)  # EOF once the group is gone; don't hang on a daemon
 
 
 def terminate_group(proc: subprocess.Popen, grace: float = TERMINATE_GRACE_S,
@@ -132,29 +132,20 @@ def _signal_group(pgid: int, signum: int) -> None:
         pass
 
 
-def _pump(pipe: BinaryIO, sink: BinaryIO, path: Path) -> None:
-    """Copy ``pipe`` to ``sink`` (live) and to ``path`` until EOF."""
-    with pipe, open(path, "wb") as saved:
-        while chunk := pipe.read(65536):
-            saved.write(chunk)
-            try:
-                sink.write(chunk)
-                sink.flush()
-            except (OSError, ValueError):  # the terminal went away: keep saving
-                pass
+class Interrupts:
+    """While active, SIGINT and SIGTERM are counted, never raised: the handler runs between
+    any two bytecodes of the main thread, and an exception raised there (inside a lock, an
+    HTTP client, a queue) would leave it broken. Whoever waits checks :attr:`signum`, and
+    :meth:`sleep` wakes up early for it."""
 
-
-class _Interrupts:
-    """While active, SIGINT/SIGTERM are counted; once armed, the first one raises
-    :class:`Interrupted` (also when it came before arming). Later ones only count."""
+    SLICE = 0.05  # seconds between checks while sleeping
 
     def __init__(self) -> None:
         self.count = 0
-        self.signum: int | None = None
-        self._armed = False
+        self.signum: int | None = None  # the first signal received
         self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> _Interrupts:
+    def __enter__(self) -> Interrupts:
         if threading.current_thread() is threading.main_thread():
             for signum in _HANDLED:
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -168,14 +159,12 @@ class _Interrupts:
         self.count += 1
         if self.signum is None:
             self.signum = signum
-        if self._armed:
-            self._armed = False
-            raise Interrupted(signum)
 
-    def arm(self) -> None:
-        if self.signum is not None:
-            raise Interrupted(self.signum)
-        self._armed = True
-
-    def disarm(self) -> None:
-        self._armed = False
+    def sleep(self, seconds: float, until: Callable[[], bool]) -> None:
+        """Sleep ``seconds``, or less as soon as ``until()`` is true."""
+        deadline = time.monotonic() + seconds
+        while not until():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, self.SLICE))

@@ -1,17 +1,16 @@
-"""``trackbridge run``: plan a project run, then run it as one tracked run.
+"""``trackbridge run``: plan a project run, then run it on a target as one tracked run.
 
-The parent creates the run (params, project tags, git state, the exact command), then runs
-the command with ``TRACKBRIDGE_RUN_ID`` and ``TRACKBRIDGE_CONFIG`` set, so ``tb.start_run()``
-in the script attaches to that run. When the command exits, the parent takes the run back
-(the script's ``start_run`` made the script its writer, and the script's ``with`` block may
-have ended it), saves the output as ``logs/stdout.txt`` and ``logs/stderr.txt`` and sets the
-status from the exit code: 0 -> FINISHED, anything else -> FAILED, interrupted -> KILLED.
+Everything targets share happens here, once: the parameters (checked, normalised, quoted),
+the run (created with the project's tags, or for a target whose platform creates the run,
+attached to after submitting), following the job (output to the terminal and to
+``logs/<stream>.txt``), Ctrl-C (cancel the job, the run ends KILLED) and the end (the
+status and exit code from the job's outcome, whatever the script's own ``with`` block said).
+A target (``targets.py``) only submits, polls, reads logs and cancels.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -23,7 +22,6 @@ from typing import BinaryIO
 from ..config import Config
 from ..entities import (
     FAILED,
-    FINISHED,
     KILLED,
     RUNNING,
     TAG_GIT_COMMIT,
@@ -31,15 +29,16 @@ from ..entities import (
     TAG_SOURCE_TYPE,
 )
 from ..errors import RunNotFoundError
-from ..fluent import RUN_ID_ENV, start_run
-from ..run import ActiveRun
-from .childconfig import write_child_config
-from .envs import Environment, build_environment, select_environment
+from ..fluent import RUN_ID_ENV, _random_name, start_run
+from .envs import Environment, select_environment
 from .errors import ProjectError
+from .follow import LogSinks, follow, outcome
 from .gitinfo import git_state
 from .params import render_command, resolve_parameters
-from .process import TERMINATE_GRACE_S, run_command
+from .process import Interrupts
 from .spec import EntryPoint, Project, load_project
+from .targets import Job, Submission, Target
+from .tracking import JournalRun, RemoteRun
 
 CONFIG_ENV = "TRACKBRIDGE_CONFIG"
 TAG_PROJECT_NAME = "trackbridge.project.name"
@@ -47,31 +46,41 @@ TAG_ENTRY_POINT = "trackbridge.project.entry_point"
 TAG_COMMAND = "trackbridge.project.command"
 TAG_GIT_DIRTY = "trackbridge.project.git_dirty"
 TAG_ENV_MANAGER = "trackbridge.project.env_manager"
+TAG_TARGET = "trackbridge.project.target"
+TAG_JOB_ID = "trackbridge.project.job_id"
+TAG_JOB_URL = "trackbridge.project.job_url"
 SOURCE_TYPE_PROJECT = "PROJECT"  # MLflow's SourceType.PROJECT
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything decided before anything runs (what ``--dry-run`` shows)."""
+    """Everything decided before anything runs (what ``--dry-run`` shows). ``env`` is the
+    local environment; None when the command runs elsewhere (``target`` is not local)."""
 
     project: Project
     entry: EntryPoint
     params: dict[str, str]
     command: str
-    env: Environment
+    env: Environment | None
+    target: str = "local"
 
     def describe(self, config: Config) -> list[str]:
-        return [
+        lines = [
             f"project:      {self.project.name} ({self.project.directory})",
             f"entry point:  {self.entry.name}",
             f"parameters:   {', '.join(f'{k}={v}' for k, v in self.params.items()) or '(none)'}",
             f"command:      {self.command}",
             f"directory:    {self.project.directory}",
-            f"environment:  {self.env.describe()}",
-            f"config:       {config.source} (backend {config.backend})",
-            f"variables:    {RUN_ID_ENV}=<the new run's id>, {CONFIG_ENV}=<the resolved config, "
-            f"written to a temporary file>",
         ]
+        if self.env is not None:
+            lines.append(f"environment:  {self.env.describe()}")
+        lines.append(f"config:       {config.source} (backend {config.backend})")
+        if self.env is not None:
+            lines.append(f"variables:    {RUN_ID_ENV}=<the new run's id>, {CONFIG_ENV}=<the "
+                         f"resolved config, written to a temporary file>")
+        else:
+            lines.append(f"target:       {self.target}")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -79,80 +88,131 @@ class Result:
     run_id: str
     status: str
     exit_code: int  # what `trackbridge run` exits with
+    job_id: str | None = None
+    url: str | None = None
 
 
 def plan_run(directory: str | Path, entry_point: str = "main",
              params: Mapping[str, str] | None = None, env_manager: str | None = None,
-             cwd: Path | None = None, cache_dir: Path | None = None) -> Plan:
-    """Load the project, check the parameters, render the command, pick the environment."""
+             cwd: Path | None = None, cache_dir: Path | None = None,
+             target: Target | None = None) -> Plan:
+    """Load the project, check the parameters, render the command, pick the environment.
+
+    For a target other than ``local``, ``path`` parameters (and ``uri`` ones without a
+    scheme) must be relative paths of project files (they travel with the project) or
+    locations the target's platform reads (:meth:`Target.remote_path`)."""
     project = load_project(directory)
-    env = select_environment(project, env_manager, cache_dir)  # first: it may not run here at all
+    remote = target is not None and target.name != "local"
+    if remote and env_manager is not None:
+        raise ProjectError(f"--env-manager applies to --on local only; on {target.name} the "
+                           f"environment is set in the --on-config file")
+    env = None if remote else select_environment(project, env_manager, cache_dir)
     entry = project.entry_point(entry_point)
+    rule = _remote_path_rule(target, project.directory) if remote else None
     values = resolve_parameters(entry, params or {}, cwd=cwd or Path.cwd(),
-                                project_dir=project.directory)
+                                project_dir=project.directory, remote_path=rule)
     return Plan(project=project, entry=entry, params=values, command=render_command(entry, values),
-                env=env)
+                env=env, target=target.name if remote else "local")
 
 
-def run_project(plan: Plan, config: Config, *, experiment: str | None = None,
-                run_name: str | None = None, stdout: BinaryIO, stderr: BinaryIO,
-                echo: Callable[[str], None] = lambda message: None,
-                grace: float = TERMINATE_GRACE_S) -> Result:
-    """Build the environment, create the run, run the command, end the run by its outcome."""
-    build_environment(plan.env, echo)  # a broken environment makes no run: nothing ran
-    run = _create_run(plan, config, experiment, run_name)
-    try:
-        run.log_params(plan.params)
-        run.flush()  # the script's start_run must see them (a changed value is a conflict)
-        with tempfile.TemporaryDirectory(prefix="trackbridge-run-") as tmp:
-            scratch = Path(tmp)
-            env = plan.env.variables(os.environ)
-            env.update({
-                RUN_ID_ENV: run.id,
-                CONFIG_ENV: str(write_child_config(config, scratch / "config.toml",
-                                                   experiment=run.experiment)),
-                "PYTHONUNBUFFERED": "1",  # print() reaches the terminal as it happens
-            })
-            echo(f"run {run.id} (experiment {run.experiment!r}): {plan.command}")
-            outcome = run_command(
-                plan.command, cwd=plan.project.directory, env=env, stdout=stdout, stderr=stderr,
-                stdout_file=scratch / "stdout.txt", stderr_file=scratch / "stderr.txt",
-                grace=grace,
-            )
-            # The script's start_run made it the run's writer; it has exited, so a reader would
-            # now judge the run dead (KILLED). Take the run back before the last writes.
-            run.backend.update_run(run.id, status=RUNNING)
-            if outcome.leftovers:
-                echo(f"stopped {outcome.leftovers} process(es) the command left running")
-            for name in ("stdout.txt", "stderr.txt"):
-                if (scratch / name).is_file():
-                    run.log_artifact(scratch / name, artifact_path="logs")
-    except BaseException as exc:
-        run.end(KILLED if isinstance(exc, KeyboardInterrupt) else FAILED, _raise_errors=False)
-        raise
-    status, code, why = _status(outcome.returncode, outcome.interrupted)
+def _remote_path_rule(target: Target, project_dir: Path) -> Callable[[str, str], str]:
+    def rule(name: str, value: str) -> str:
+        path = Path(value)
+        if value and not path.is_absolute() and ".." not in path.parts and \
+                (project_dir / path).exists():
+            return path.as_posix()  # a file of the project: it travels with it
+        return target.remote_path(name, value)
+
+    return rule
+
+
+def check_tracking(target: Target, config: Config) -> None:
+    """The job logs to the tracking backend from where it runs: refuse one it cannot reach."""
+    wanted = target.tracking_backends
+    if wanted and config.backend not in wanted:
+        raise ProjectError(
+            f"--on {target.name}: the run is tracked with {config.source} (backend "
+            f"{config.backend!r}), which the job cannot log to; pass --config with backend = "
+            f"{' or '.join(map(repr, wanted))} (e.g. configs/{wanted[0]}.toml)")
+
+
+def run_project(plan: Plan, config: Config, *, target: Target | None = None,
+                experiment: str | None = None, run_name: str | None = None, stdout: BinaryIO,
+                stderr: BinaryIO, echo: Callable[[str], None] = lambda message: None,
+                detach: bool = False, grace: float | None = None) -> Result:
+    """Check, create the run, submit, follow the job, end the run by its outcome."""
+    from .local import LocalTarget
+
+    if target is None:
+        target = LocalTarget(echo=echo) if grace is None else LocalTarget(grace, echo)
+    local = target.name == "local"
+    if detach and local:
+        raise ProjectError("--detach needs a remote --on target (databricks, azureml, ...)")
+    check_tracking(target, config)
+    job = Job(plan=plan, tracking=config, experiment=experiment or config.experiment or "Default",
+              run_name=run_name or _random_name())
+    target.check(plan)
+    target.prepare(job)  # a broken environment makes no run: nothing ran
+    tags = project_tags(plan, config, target)
+    run: JournalRun | RemoteRun | None = None
+    with tempfile.TemporaryDirectory(prefix="trackbridge-logs-") as tmp, Interrupts() as interrupts:
+        submission: Submission | None = None
+        sinks = LogSinks(target.log_streams, {"stdout": stdout, "stderr": stderr}, Path(tmp))
+        try:
+            if not target.creates_run:
+                run = _create_run(plan, job, config, tags, local)
+                run.log_params(plan.params)
+                job = Job(plan=plan, tracking=config, experiment=run.experiment,
+                          run_name=job.run_name, run_id=run.id)
+            submission = target.submit(job)
+            if run is None:  # the platform made the run: attach, then params and tags
+                run = RemoteRun.attach(_backend(config), submission.run_id)
+                run.log_params(plan.params)
+                submission.tags.update(tags)
+            run.set_tags(_job_tags(target, submission))
+            where = f" ({submission.url})" if submission.url else ""
+            echo(f"run {run.id} (experiment {run.experiment!r}): {plan.command}" if local else
+                 f"run {run.id}: {target.name} job {submission.job_id} submitted{where}")
+            if detach:
+                echo("detached: the job goes on; the run ends when its script ends it")
+                return Result(run.id, RUNNING, 0, submission.job_id, submission.url)
+            state, interrupted = follow(target, submission, sinks, interrupts)
+            run.reclaim()
+            sinks.close()
+            for path in sinks.paths.values():
+                run.log_artifact(path, "logs")
+        except BaseException as exc:
+            if submission is not None and not detach:
+                _stop(target, submission)
+            if run is not None:
+                run.end(KILLED if isinstance(exc, KeyboardInterrupt) else FAILED, quiet=True)
+            raise
+        finally:
+            sinks.close()
+            if submission is not None:
+                target.finish(submission)
+    status, code, why = outcome(state, interrupted)
     run.end(status)
     echo(f"run {run.id} {status}{why}")
-    return Result(run_id=run.id, status=status, exit_code=code)
+    return Result(run.id, status, code, submission.job_id, submission.url)
 
 
-def _status(returncode: int, interrupted: int | None) -> tuple[str, int, str]:
-    if interrupted is not None:
-        name = signal.Signals(interrupted).name
-        return KILLED, 128 + interrupted, f": interrupted ({name}), the command was stopped"
-    if returncode == 0:
-        return FINISHED, 0, ""
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        return FAILED, 128 - returncode, f": the command was killed by {name}"
-    return FAILED, returncode, f": the command exited with code {returncode}"
+def _stop(target: Target, submission: Submission) -> None:
+    """Something failed while the job ran: stop it, so nothing outlives the project run."""
+    try:
+        target.cancel(submission, lambda: True)
+    except Exception:  # noqa: S110 - already failing; the original error is the one to show
+        pass
 
 
-def _create_run(plan: Plan, config: Config, experiment: str | None,
-                run_name: str | None) -> ActiveRun:
+def _backend(config: Config):  # noqa: ANN202 - a Backend
     from ..registry import open_backend
 
-    limit = open_backend(config).limits.max_tag_value_length
+    return open_backend(config)
+
+
+def project_tags(plan: Plan, config: Config, target: Target) -> dict[str, str]:
+    limit = _backend(config).limits.max_tag_value_length
     command = plan.command
     if limit is not None and len(command) > limit:
         command = command[: limit - 3] + "..."
@@ -160,20 +220,41 @@ def _create_run(plan: Plan, config: Config, experiment: str | None,
         TAG_PROJECT_NAME: plan.project.name,
         TAG_ENTRY_POINT: plan.entry.name,
         TAG_COMMAND: command,
-        TAG_ENV_MANAGER: plan.env.manager,
         TAG_SOURCE_NAME: str(plan.project.directory),
         TAG_SOURCE_TYPE: SOURCE_TYPE_PROJECT,
     }
+    if plan.env is not None:
+        tags[TAG_ENV_MANAGER] = plan.env.manager
+    else:
+        tags[TAG_TARGET] = target.name
     commit, dirty = git_state(plan.project.directory)
     if commit is not None:
         tags[TAG_GIT_COMMIT] = commit
         tags[TAG_GIT_DIRTY] = "true" if dirty else "false"
+    return tags
+
+
+def _job_tags(target: Target, submission: Submission) -> dict[str, str]:
+    if target.name == "local":
+        return dict(submission.tags)
+    tags = {TAG_JOB_ID: submission.job_id, **submission.tags}
+    if submission.url:
+        tags[TAG_JOB_URL] = submission.url
+    return tags
+
+
+def _create_run(plan: Plan, job: Job, config: Config, tags: dict[str, str],
+                local: bool) -> JournalRun | RemoteRun:
+    source = plan.project.mlproject or plan.project.directory / plan.entry.name
+    if not local:
+        with _source(source):
+            return RemoteRun.create(_backend(config), job.experiment, job.run_name, tags)
     # run from inside another project run (a sweep driver): the new run is its child
     parent = os.environ.get(RUN_ID_ENV) or None
     try:
-        with _source(plan.project.mlproject or plan.project.directory / plan.entry.name):
-            return start_run(experiment=experiment, run_name=run_name, tags=tags, config=config,
-                             parent_run_id=parent)
+        with _source(source):
+            return JournalRun(start_run(experiment=job.experiment, run_name=job.run_name,
+                                        tags=tags, config=config, parent_run_id=parent))
     except RunNotFoundError:
         if parent is None:
             raise

@@ -150,15 +150,19 @@ class SyncEngine:
 
     def _pass(self, run: Run, report: RunReport) -> RunReport:
         try:
-            return self._steps(run, report)
+            done = self._steps(run, report)
         except TrackbridgeError as exc:
             if self.dry_run:  # nothing was sent: say what is pending by the local side
                 return self._plan_from_ledger(run, RunReport(run.id, status=run.status), exc)
             report.error = str(exc)
+            self.ledger.record_error(run.id, report.error)
             raise SyncError(
                 f"sync of run {run.id} to {self.dest.describe()} stopped: {exc}. What landed is "
                 f"recorded; run the sync again to resume"
             ) from exc
+        if not self.dry_run:
+            self.ledger.clear_error(run.id)
+        return done
 
     def _steps(self, run: Run, report: RunReport) -> RunReport:
         entry = self.ledger.load(run.id)

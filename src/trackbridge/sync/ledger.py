@@ -1,6 +1,6 @@
 """The sync ledger: what a destination is known to hold, per (source run, destination).
 
-It lives in the local store (tables ``sync_*``, schema versions 2 and 5) and records the remote
+It lives in the local store (tables ``sync_*``, schema versions 2, 5 and 6) and records the remote
 run id, the metric cursor acknowledged (how far the source's points are known to have landed),
 the params, tags, dataset inputs and artifacts (path + sha256) acknowledged, and the status last
 pushed.
@@ -177,6 +177,24 @@ class Ledger:
 
     def release(self, run_id: str, owner: str) -> None:
         self.store.locks.release_sync(run_id, self.destination)
+
+    # -- the last error of a pass, for status and the UI ------------------------------------
+    def record_error(self, run_id: str, message: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO sync_errors(source_run_id, destination, message, "
+                         "time) VALUES (?, ?, ?, ?)", (*self._key(run_id), message, _now()))
+
+    def clear_error(self, run_id: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM sync_errors WHERE source_run_id = ? AND destination = ?",
+                         self._key(run_id))
+
+    def last_error(self, run_id: str) -> tuple[str, int] | None:
+        """(message, ms since the epoch) of the last pass that failed, if none ended well since."""
+        row = self.store.connection().execute(
+            "SELECT message, time FROM sync_errors WHERE source_run_id = ? AND destination = ?",
+            self._key(run_id)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def destinations(self) -> list[str]:
         rows = self.store.connection().execute("SELECT DISTINCT destination FROM sync_runs")

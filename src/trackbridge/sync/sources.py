@@ -38,6 +38,9 @@ class Source(Protocol):
     def total(self, run: Run) -> int:
         """How many points the run has."""
 
+    def pending_count(self, run: Run, cursor: Any) -> int:
+        """How many points lie after ``cursor`` (``len`` of :meth:`pending`'s points)."""
+
     def artifacts(self, run: Run) -> dict[str, tuple[str, int]]:
         """path -> (sha256, size) of every artifact file of the run."""
 
@@ -66,6 +69,9 @@ class JournalSource:
 
     def total(self, run: Run) -> int:
         return self.store.count_points(run.id)
+
+    def pending_count(self, run: Run, cursor: int) -> int:
+        return max(self.total(run) - cursor, 0)  # counted, not read: cheap for big runs
 
     def artifacts(self, run: Run) -> dict[str, tuple[str, int]]:
         return self.store.artifact_manifest(run.id)
@@ -109,6 +115,9 @@ class BackendSource:
 
     def total(self, run: Run) -> int:
         return sum(len(self.backend.get_metric_history(run.id, k)) for k in run.metrics)
+
+    def pending_count(self, run: Run, cursor: dict[str, int]) -> int:
+        return len(self.pending(run, cursor)[0])
 
     def artifacts(self, run: Run) -> dict[str, tuple[str, int]]:
         manifest: dict[str, tuple[str, int]] = {}

@@ -23,6 +23,9 @@ class RunStatus:
     tags_pending: int
     artifacts_pending: int
     status_pending: bool
+    #: the message of the last pass that failed (None once a pass ends well), and when (ms)
+    last_error: str | None = None
+    last_error_time: int | None = None
 
     @property
     def synced(self) -> bool:
@@ -38,15 +41,17 @@ def run_status(source: Source, ledger: Ledger, run: Run) -> RunStatus:
     total = source.total(run)
     artifacts = source.artifacts(run)
     tags = {k: v for k, v in run.tags.items() if k != TAG_PARENT_RUN_ID}
+    error = ledger.last_error(run.id) or (None, None)
     if entry is None:
         return RunStatus(run.id, run.name, run.status, ledger.destination, None, total, total,
-                         len(run.params), len(tags) + 1, len(artifacts), run.status != RUNNING)
-    pending_points, _ = source.pending(run, entry.cursor)
+                         len(run.params), len(tags) + 1, len(artifacts), run.status != RUNNING,
+                         *error)
     return RunStatus(
         run.id, run.name, run.status, ledger.destination, entry.remote_run_id, total,
-        None if entry.in_doubt else len(pending_points),
+        None if entry.in_doubt else source.pending_count(run, entry.cursor),
         len(set(run.params) - entry.params),
         sum(1 for k, v in {**tags, SOURCE_RUN_TAG: run.id}.items() if entry.tags.get(k) != v),
         sum(1 for path, (sha, _) in artifacts.items() if entry.artifacts.get(path) != sha),
         run.status != RUNNING and (entry.status, entry.end_time) != (run.status, run.end_time),
+        *error,
     )

@@ -126,3 +126,20 @@ def clear_cache() -> None:
     """Forget discovered URIs (tests)."""
     with _lock:
         _cache.clear()
+
+
+_IDS = re.compile(r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+                  r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/?]+)", re.I)
+
+
+def workspace_ids(backend: Any, what: str) -> tuple[str, str, str]:
+    """(subscription, resource group, workspace) of an Azure ML backend: from its config, else
+    from its tracking URI (``what`` says who needs them, for the error)."""
+    s = backend.settings
+    if s.subscription_id and s.resource_group and s.workspace:
+        return s.subscription_id, s.resource_group, s.workspace
+    found = _IDS.search(backend.workspace.tracking_uri)
+    if found is None:
+        raise ConfigError(f"cannot tell the subscription, resource group and workspace of the "
+                          f"{backend.describe()} for {what}")
+    return found["sub"], found["rg"], found["ws"]

@@ -26,3 +26,10 @@ def trackbridge_register_model_registries(register):
     from .registry import AzureMLModelRegistry
 
     register(AzureMLModelRegistry)
+
+
+@hookimpl
+def trackbridge_register_project_targets(register):
+    from .target import AzureMLTarget
+
+    register(AzureMLTarget)

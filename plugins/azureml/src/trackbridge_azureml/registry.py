@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from trackbridge.errors import BackendError, ConfigError
+from trackbridge.errors import BackendError
 from trackbridge.models.errors import ModelError, ModelVersionNotFoundError
 from trackbridge.models.registry import ModelRegistry, ModelSource, ModelVersion, download_model_dir
 
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 ALIAS_TAG = "trackbridge.alias."
 _JOB_PATH = re.compile(r"^azureml://jobs/(?P<run>[^/]+)/outputs/artifacts/paths/(?P<path>.+?)/?$")
-_WORKSPACE = re.compile(r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
-                        r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/?]+)", re.I)
 
 
 def job_path(run_id: str, artifact_path: str) -> str:
@@ -48,15 +46,10 @@ class AzureMLModelRegistry(ModelRegistry):
 
     # -- plumbing -------------------------------------------------------------------------
     def workspace_ids(self) -> tuple[str, str, str]:
-        """(subscription, resource group, workspace) from the config, else from the tracking URI."""
-        s = self.backend.settings
-        if s.subscription_id and s.resource_group and s.workspace:
-            return s.subscription_id, s.resource_group, s.workspace
-        found = _WORKSPACE.search(self.backend.workspace.tracking_uri)
-        if found is None:
-            raise ConfigError(f"cannot tell the subscription, resource group and workspace of the "
-                              f"{self.backend.describe()} for its model registry")
-        return found["sub"], found["rg"], found["ws"]
+        """(subscription, resource group, workspace) of the backend's workspace."""
+        from .discovery import workspace_ids
+
+        return workspace_ids(self.backend, "its model registry")
 
     @property
     def client(self) -> Any:

@@ -151,8 +151,9 @@ class DatabricksBackend(Backend):
         except Exception as exc:  # the SDK raises ValueError when no auth method applies
             where = f"host {s.host}" if s.host else f"profile {s.profile!r}" if s.profile else \
                 "the environment"
+            one_line = " ".join(redact(str(exc)).split())  # the SDK's text spans lines
             raise ConfigError(
-                f"cannot set up Databricks auth for {where}: {redact(str(exc))}. Set "
+                f"cannot set up Databricks auth for {where}: {one_line}. Set "
                 f"DATABRICKS_HOST and DATABRICKS_TOKEN, or name a profile of ~/.databrickscfg "
                 f"([databricks] profile = ...), or log in with `databricks auth login`"
             ) from None

@@ -27,3 +27,10 @@ def trackbridge_register_model_registries(register):
     from .registry import DatabricksModelRegistry
 
     register(DatabricksModelRegistry)
+
+
+@hookimpl
+def trackbridge_register_project_targets(register):
+    from .target import DatabricksTarget
+
+    register(DatabricksTarget)

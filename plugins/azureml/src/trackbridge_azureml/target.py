@@ -1,0 +1,228 @@
+"""``trackbridge run --on azureml``: the project as an Azure ML command job.
+
+``azure.ai.ml.command(code=<the packed project>, command=..., environment=..., compute=...)``
+and ``ml_client.jobs.create_or_update``. Azure ML makes the job's MLflow run itself (the job's
+name is the run id) and injects ``MLFLOW_TRACKING_URI``, ``MLFLOW_RUN_ID`` and a token into
+it; so this target creates no run: the runner attaches to the job's, and the bootstrap points
+trackbridge inside the job at it (``TRACKBRIDGE_RUN_ID`` from ``MLFLOW_RUN_ID``, a config
+whose tracking URI and token are those variables). Output is the job's
+``user_logs/std_log.txt``, read from the run's artifacts as it grows.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import tarfile
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from trackbridge.config import Config
+from trackbridge.entities import FAILED, FINISHED, KILLED, RUNNING
+from trackbridge.errors import ArtifactNotFoundError, TrackbridgeError
+from trackbridge.projects.errors import ProjectError
+from trackbridge.projects.remote import JobLog, RemoteTarget
+from trackbridge.projects.targets import Job, JobState, Submission, map_status
+
+from .compute import CONFIG_KEYS, ComputeSettings, parse_compute
+
+PLUGIN_DISTRIBUTION = "trackbridge-azureml"
+STD_LOG = "user_logs/std_log.txt"
+_STATUSES = {"Completed": FINISHED, "Failed": FAILED, "NotResponding": FAILED, "Paused": FAILED,
+             "Canceled": KILLED}
+#: Tracking-config keys that say where and how *this* machine reaches the workspace.
+_CLIENT_KEYS = ("tracking_uri", "subscription_id", "resource_group", "workspace", "config_json",
+                "credential", "managed_identity_client_id", "access_token")
+
+
+def job_status(status: str) -> str:
+    """A run status for an Azure ML job status (unknown and in-between ones: RUNNING)."""
+    return map_status(status, _STATUSES, "azureml")
+
+
+class _State:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.log = JobLog()
+
+
+class AzureMLTarget(RemoteTarget):
+    name: ClassVar[str] = "azureml"
+    config_keys: ClassVar[frozenset[str]] = CONFIG_KEYS
+    creates_run: ClassVar[bool] = True
+    tracking_backends: ClassVar[tuple[str, ...]] = ("azureml",)
+    path_prefixes = ("azureml://", "https://", "wasbs://", "abfss://")
+    path_hint = "the job reads (azureml://..., https://...)"
+
+    def __init__(self, settings: ComputeSettings, tracking: Config) -> None:
+        super().__init__(settings, tracking)
+        self._client: Any = None
+
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any], tracking: Config) -> AzureMLTarget:
+        return cls(parse_compute(settings), tracking)
+
+    @property
+    def client(self) -> Any:
+        """``MLClient`` of the tracking config's workspace, with the backend's credential."""
+        if self._client is None:
+            from .discovery import workspace_ids
+
+            with warnings.catch_warnings():  # azure-ai-ml's schemas warn at import
+                warnings.simplefilter("ignore")
+                from azure.ai.ml import MLClient
+            sub, rg, ws = workspace_ids(self.backend, "--on azureml")
+            self._client = MLClient(self.backend.credential, subscription_id=sub,
+                                    resource_group_name=rg, workspace_name=ws,
+                                    show_progress=False)  # the terminal is the job's
+        return self._client
+
+    def _call(self, fn: Callable[[], Any], what: str, missing: str | None = None) -> Any:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        from trackbridge.redaction import redact
+
+        try:
+            return fn()
+        except TrackbridgeError:
+            raise
+        except ResourceNotFoundError:
+            if missing is None:
+                raise ProjectError(f"--on azureml: {what} failed: not found") from None
+            raise ProjectError(f"--on azureml: {missing}") from None
+        except (AzureError, ValueError) as exc:
+            text = " ".join(redact(str(exc)).split())[:500]
+            raise ProjectError(f"--on azureml: {what} failed: {type(exc).__name__}: {text}. "
+                               f"Check the [azureml] settings of --config and the credential "
+                               f"(`trackbridge doctor --config ...`)") from None
+
+    # -- before anything is sent ----------------------------------------------------------
+    def check(self, plan: Any) -> None:
+        s = self.settings
+        if plan.project.env_kind == "conda_env" and not s.environment:
+            raise ProjectError("--on azureml: conda_env projects need a registered environment: "
+                               "set environment = \"<name>@latest\" in [azureml] of --on-config")
+        self.pack(plan)
+        client = self.client
+        if s.compute:
+            self._call(lambda: client.compute.get(s.compute), f"look up compute {s.compute!r}",
+                       missing=f"compute {s.compute!r} does not exist in the workspace; set "
+                               f"compute to one of its clusters, or instance_type for serverless")
+        if s.environment:
+            name, _, version = s.environment.replace("@", ":").partition(":")
+            get = (lambda: client.environments.get(name, label="latest")) \
+                if version == "latest" else (lambda: client.environments.get(name, version=version))
+            self._call(get, f"look up environment {s.environment!r}",
+                       missing=f"environment {s.environment!r} does not exist in the workspace; "
+                               f"register it, or leave environment out to build one from the "
+                               f"project's python_env.yaml")
+
+    # -- the job --------------------------------------------------------------------------
+    def _code_dir(self) -> Path:
+        from trackbridge.projects.bootstrap import source
+
+        code = self.scratch / "code"
+        if code.exists():
+            return code
+        code.mkdir()
+        with tarfile.open(self.archive.path, "r:gz") as tar:
+            tar.extractall(code, filter="data") if hasattr(tarfile, "data_filter") \
+                else tar.extractall(code)
+        config = self.job_config(_CLIENT_KEYS, {"tracking_uri": "${MLFLOW_TRACKING_URI}",
+                                                "access_token": "${MLFLOW_TRACKING_TOKEN}"})
+        (code / ".trackbridge").mkdir()
+        (code / ".trackbridge" / "bootstrap.py").write_bytes(source())
+        (code / ".trackbridge" / "job.toml").write_text(config)
+        return code
+
+    def _environment(self, plan: Any) -> Any:
+        from trackbridge.projects.requirements import pinned, project_requirements, python_version
+
+        s = self.settings
+        if s.environment:
+            return f"azureml:{s.environment}"
+        from azure.ai.ml.entities import Environment
+
+        if plan.project.docker_image:
+            return Environment(image=plan.project.docker_image)
+        version = python_version(plan.project) or f"{sys.version_info[0]}.{sys.version_info[1]}"
+        pip = [*project_requirements(plan.project), *s.libraries,
+               *pinned("trackbridge", PLUGIN_DISTRIBUTION)]
+        conda = {"name": "trackbridge-project", "channels": ["conda-forge"],
+                 "dependencies": [f"python={version}", "pip", {"pip": pip}]}
+        return Environment(image=s.base_image, conda_file=conda)
+
+    def _command_job(self, job: Job, name: str) -> Any:
+        from azure.ai.ml import command
+
+        s = self.settings
+        kwargs: dict[str, Any] = {"compute": s.compute} if s.compute else {
+            "instance_type": s.instance_type, "instance_count": s.instance_count}
+        if s.compute and s.instance_count > 1:
+            kwargs["instance_count"] = s.instance_count
+        line = (f"python .trackbridge/bootstrap.py --config .trackbridge/job.toml "
+                f"--run-id-env MLFLOW_RUN_ID -- {shlex.quote(job.plan.command)}")
+        return command(
+            name=name, display_name=job.run_name, experiment_name=job.experiment,
+            code=str(self._code_dir()), command=line, environment=self._environment(job.plan),
+            environment_variables={**s.environment_variables, "PYTHONUNBUFFERED": "1"}, **kwargs)
+
+    def describe(self, job: Job) -> list[str]:
+        spec = self._command_job(job, "<a new job name>")
+        env = spec.environment if isinstance(spec.environment, str) else \
+            f"image {spec.environment.image}" + (
+                f" + conda {spec.environment.conda_file}" if spec.environment.conda_file else "")
+        where = f"compute {self.settings.compute}" if self.settings.compute else \
+            f"serverless {self.settings.instance_type} x {self.settings.instance_count}"
+        return [f"archive:      {self.archive.describe()} (uploaded by azure-ai-ml as the job's "
+                f"code; reused when unchanged)",
+                f"job:          command job in experiment {job.experiment!r}, {where}",
+                f"command:      {spec.command}",
+                f"environment:  {env}",
+                f"variables:    {dict(spec.environment_variables)}"]
+
+    def submit(self, job: Job) -> Submission:
+        name = f"tb-{uuid.uuid4().hex[:24]}"
+        spec = self._command_job(job, name)
+        client = self.client
+        try:
+            created = self._call(lambda: client.jobs.create_or_update(spec), "submit the job")
+        except ProjectError:
+            # the answer may have been lost after the job was made: a job of this name is ours
+            created = self._find(name)
+            if created is None:
+                raise
+        return Submission(job_id=created.name, url=created.studio_url, run_id=created.name,
+                          state=_State(created.name))
+
+    def _find(self, name: str) -> Any:
+        try:
+            return self._call(lambda: self.client.jobs.get(name), f"look up job {name}")
+        except ProjectError:
+            return None
+
+    def wait(self, submission: Submission, timeout: float) -> JobState:
+        state: _State = submission.state
+        self.sleep(timeout)
+        found = self._call(lambda: self.client.jobs.get(state.name), f"poll job {state.name}")
+        status = str(getattr(found.status, "value", found.status) or "")
+        self._fetch_logs(state)
+        mapped = job_status(status)
+        if mapped == RUNNING:
+            return JobState(RUNNING, message=status)
+        return JobState(mapped, exit_code=state.log.exit_code(), message=status)
+
+    def _fetch_logs(self, state: _State) -> None:
+        target = self.scratch / "std_log.txt"
+        try:
+            self.backend.download_artifact(state.name, STD_LOG, target)
+        except (ArtifactNotFoundError, TrackbridgeError):
+            return  # not written yet (or a hiccup): the next poll reads it again
+        state.log.feed(target.read_bytes())
+
+    def cancel(self, submission: Submission, hurry: Callable[[], bool]) -> None:
+        name = submission.state.name
+        self._call(lambda: self.client.jobs.begin_cancel(name, polling=False), f"cancel job {name}")

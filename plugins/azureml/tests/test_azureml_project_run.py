@@ -1,0 +1,152 @@
+"""``trackbridge run --on azureml`` end to end: azure-ai-ml talks to a loopback ARM stand-in
+(testsupport/azureml_jobs.py) that really runs the command job, tracking is the real MLflow
+server behind the Azure-ML-shaped front, code and logs travel through Azurite. The client
+runs as a subprocess (azure-ai-ml keeps its cloud in the process's environment). MLflow's own
+client reads the result: exactly one run (the job's), params, metrics, logs, status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+from azureml_front import SCOPE
+
+from testsupport.azureml_jobs import AzureMLJobs
+from testsupport.remote_project import losses, write_project
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def arm(azure_front, tmp_path_factory):
+    stand_in = AzureMLJobs(azure_front, tmp_path_factory.mktemp("arm")).start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def setup(arm, azure_front, tmp_path):
+    from azureml_helpers import TOKEN
+
+    project = write_project(tmp_path / "proj")
+    experiment = f"aml-remote-{uuid.uuid4().hex[:8]}"
+    tracking = tmp_path / "tracking.toml"
+    tracking.write_text(textwrap.dedent(f"""\
+        backend = "azureml"
+        experiment = "{experiment}"
+        [local]
+        path = "{tmp_path / 'tbruns'}"
+        flush_interval = 0.05
+        [azureml]
+        tracking_uri = "{azure_front.tracking_uri}"
+        access_token = "${{TEST_AZURE_TOKEN}}"
+        retry_backoff = 0.1
+        """))
+    compute = tmp_path / "compute.toml"
+    compute.write_text('[azureml]\ncompute = "cpu-cluster"\npoll_max_seconds = 0.3\n')
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AZURE_", "AZUREML_", "TRACKBRIDGE_", "ARM_"))}
+    env.update(arm.client_env(), TEST_AZURE_TOKEN=TOKEN)
+    return project, tracking, compute, experiment, env
+
+
+def trackbridge_run(setup, *args, wait=True):
+    project, tracking, compute, _, env = setup
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trackbridge", "run", str(project), *args, "--on", "azureml",
+         "--on-config", str(compute), "--config", str(tracking)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=project.parent)
+    if not wait:
+        return proc
+    out, err = proc.communicate(timeout=240)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def only_run(mlflow_server, experiment):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1, [r.info.run_id for r in runs]  # the job's run, and no other
+    return client, runs[0]
+
+
+def stdout_log(front, job):
+    """The run's artifact logs/stdout.txt, read from the workspace's blob store (Azurite)."""
+    blob = front.blobs.get_blob_client("azureml", f"ExperimentRun/dcid.{job.name}/logs/stdout.txt")
+    return blob.download_blob().readall().decode()
+
+
+def job_of(arm, run):
+    (job,) = [j for j in arm.jobs.values() if j.mlflow_run_id == run.info.run_id]
+    return job
+
+
+def test_a_project_runs_as_an_azureml_job_in_the_jobs_own_run(setup, arm, mlflow_server,
+                                                                azure_front):
+    from azureml_helpers import TOKEN
+
+    code, out, err = trackbridge_run(setup, "-P", "alpha=0.25")
+    assert code == 0, err
+    client, run = only_run(mlflow_server, setup[3])
+    job = job_of(arm, run)
+    assert run.info.status == "FINISHED" and job.status == "Completed"
+    assert run.data.params == {"alpha": "0.25", "code": "0", "sleep": "0.0"}
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == losses(0.25)
+    tags = run.data.tags
+    assert tags["trackbridge.project.job_id"] == job.name
+    assert tags["trackbridge.project.job_url"].startswith(f"https://ml.loopback.invalid/runs/"
+                                                          f"{job.name}?wsid={SCOPE}")
+    assert tags["trackbridge.project.target"] == "azureml"
+    assert tags["trackbridge.project.entry_point"] == "main"
+    log = stdout_log(azure_front, job)
+    assert f"trained in run {job.name}" in log  # the script attached to the job's run
+    assert f"trained in run {job.name}" in out  # streamed to the terminal
+    assert TOKEN not in log and TOKEN not in out and TOKEN not in err
+    assert f"run {job.name} FINISHED" in err
+
+
+def test_a_failing_command_fails_the_run_with_its_exit_code(setup, arm, mlflow_server):
+    code, _, err = trackbridge_run(setup, "-P", "code=5")
+    assert code == 5, err
+    client, run = only_run(mlflow_server, setup[3])
+    assert run.info.status == "FAILED" and job_of(arm, run).status == "Failed"
+    assert len(client.get_metric_history(run.info.run_id, "loss")) == 3
+    assert "FAILED: the command exited with code 5" in err
+
+
+def test_ctrl_c_cancels_the_job_and_kills_the_run(setup, arm, mlflow_server, azure_front):
+    before = set(arm.jobs)
+    proc = trackbridge_run(setup, "-P", "sleep=120", wait=False)
+    try:
+        deadline, job = time.monotonic() + 120, None
+        while time.monotonic() < deadline and job is None:
+            for name in set(arm.jobs) - before:
+                log = arm.root / f"{name}.log"
+                if log.exists() and b"sleeping" in log.read_bytes():
+                    job = arm.jobs[name]
+            time.sleep(0.1)
+        assert job is not None, "the job did not start"
+        proc.send_signal(signal.SIGINT)
+        try:  # cancelling waits for the job to stop (at most the target's cancel_timeout)
+            _, err = proc.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"trackbridge run did not stop; job {job.status}, "
+                                 f"stand-in errors {job.errors}") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert arm.cancels == [job.name] or arm.cancels[-1] == job.name
+    assert job.proc.wait(timeout=30) is not None and job.status == "Canceled"
+    _, run = only_run(mlflow_server, setup[3])
+    assert run.info.status == "KILLED"
+    assert "sleeping" in stdout_log(azure_front, job)

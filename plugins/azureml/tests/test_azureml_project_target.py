@@ -1,0 +1,315 @@
+"""The Azure ML project target at the wire (``responses``): the ARM calls azure-ai-ml makes for
+``jobs.create_or_update(command(...))`` (code upload, environment, job), status mapping, log
+fetching from the job's ``user_logs/std_log.txt``, cancel, a lost submit answer, and the
+errors raised before anything is sent."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from importlib.metadata import version
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import responses
+import yaml
+from trackbridge_azureml.target import AzureMLTarget, job_status
+
+from testsupport.remote_project import write_tree
+from trackbridge.config import load_config
+from trackbridge.entities import FAILED, FINISHED, KILLED, RUNNING
+from trackbridge.errors import TrackbridgeError
+from trackbridge.projects.bootstrap import source
+from trackbridge.projects.runner import Job, plan_run
+from trackbridge.projects.targets import open_target
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SUB, RG, WS = "11111111-2222-3333-4444-555555555555", "ml-rg", "ml-ws"
+TOKEN = "static-token-for-jobs-4c2a"  # made up; never in a body, a file or a message
+SCOPE = (f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/"
+         f"Microsoft.MachineLearningServices/workspaces/{WS}")
+TRACKING = f"azureml://westeurope.api.azureml.ms/mlflow/v1.0{SCOPE}"
+MLFLOW = f"https://westeurope.api.azureml.ms/mlflow/v1.0{SCOPE}/api/2.0/mlflow"
+HISTORY = f"https://westeurope.api.azureml.ms/history/v1.0{SCOPE}"
+ARM = f"https://management.azure.com{SCOPE}"
+STORE = "https://wsstore.blob.core.windows.net"
+BLOB = f"{STORE}/azureml-blobstore"
+SAS = "sv=2024-01-01&sig=SECRETSIGNATURE123"
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "proj"
+    files = {
+        "MLproject": """\
+            name: amlwire
+            python_env: python_env.yaml
+            entry_points:
+              main:
+                parameters: {alpha: {type: float, default: 0.5}}
+                command: "python train.py --alpha {alpha}"
+              withdata:
+                parameters: {data: path}
+                command: "python train.py --data {data}"
+            """,
+        "python_env.yaml": "python: \"3.11\"\ndependencies:\n  - scikit-learn>=1.3\n",
+        "train.py": "print('hi')\n",
+        ".gitignore": "outputs/\n",
+        "outputs/model.bin": "x",
+    }
+    return write_tree(root, files)
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    yield load_config({"backend": "azureml", "experiment": "amlwire",
+                       "local": {"path": str(tmp_path / "tbruns")},
+                       "azureml": {"tracking_uri": TRACKING, "access_token": TOKEN,
+                                   "max_retries": 0}})
+    from trackbridge import registry
+
+    registry.close_all()
+
+
+@pytest.fixture
+def arm():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def make_target(tracking, tmp_path, **table):
+    from trackbridge.projects.childconfig import _value  # a TOML value writer
+
+    body = {"compute": "cpu-cluster", **table}
+    path = tmp_path / "compute.toml"
+    path.write_text("[azureml]\n" + "".join(f"{k} = {_value(v)}\n" for k, v in body.items()
+                                            if v is not None))
+    return open_target("azureml", tracking, path)
+
+
+def job_for(target, project, tracking):
+    plan = plan_run(project, target=target)
+    target.check(plan)
+    return Job(plan=plan, tracking=tracking, experiment="amlwire", run_name="r1")
+
+
+class Workspace:
+    """ARM and blob storage as azure-ai-ml sees them; records what was uploaded."""
+
+    def __init__(self, mock):
+        self.mock = mock
+        self.blobs: dict[str, bytes] = {}
+        self.jobs: dict[str, dict] = {}
+        mock.add(responses.GET, f"{ARM}/computes/cpu-cluster", json={
+            "id": f"{SCOPE}/computes/cpu-cluster", "name": "cpu-cluster",
+            "properties": {"computeType": "AmlCompute", "properties": {}}})
+        mock.add(responses.GET, re.compile(rf"{re.escape(ARM)}/codes/[^/]+/versions\?.*hash=.*"),
+                 json={"value": []})
+        mock.add_callback(responses.POST, re.compile(rf"{re.escape(ARM)}/codes/[^/]+/versions/1/"
+                                                     r"startPendingUpload.*"), callback=self.pending)
+        mock.add_callback(responses.PUT, re.compile(rf"{re.escape(ARM)}/codes/.*"), callback=self.echo)
+        mock.add_callback(responses.PUT, re.compile(rf"{re.escape(ARM)}/environments/.*"),
+                          callback=self.echo)
+        mock.add_callback(responses.PUT, re.compile(rf"{re.escape(ARM)}/jobs/.*"), callback=self.job)
+        mock.add(responses.HEAD, re.compile(re.escape(STORE) + ".*"), status=404)
+        mock.add_callback(responses.PUT, re.compile(re.escape(STORE) + ".*"), callback=self.blob)
+
+    def pending(self, request):
+        return 200, {}, json.dumps({
+            "blobReferenceForConsumption": {
+                "blobUri": f"{BLOB}/LocalUpload/abc",
+                "storageAccountArmId": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/"
+                                       f"Microsoft.Storage/storageAccounts/wsstore",
+                "credential": {"credentialType": "SAS", "sasUri": f"{BLOB}/LocalUpload/abc?{SAS}"}},
+            "pendingUploadId": "abc", "pendingUploadType": "TemporaryBlobReference"})
+
+    def echo(self, request):
+        body = json.loads(request.body)
+        path = urlsplit(request.url).path
+        return 200, {}, json.dumps({"id": path, "name": path.rsplit("/", 1)[1], **body})
+
+    def job(self, request):
+        body = json.loads(request.body)
+        name = urlsplit(request.url).path.rsplit("/", 1)[1]
+        self.jobs[name] = body
+        body["properties"]["status"] = "NotStarted"
+        body["properties"]["services"] = {"Studio": {
+            "jobServiceType": "Studio", "endpoint": f"https://ml.azure.com/runs/{name}?wsid={SCOPE}"}}
+        return 201, {}, json.dumps({"id": f"{SCOPE}/jobs/{name}", "name": name, **body})
+
+    def blob(self, request):
+        path = unquote(urlsplit(request.url).path)
+        headers = {"ETag": '"0x1"', "Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT"}
+        if "comp=" in (urlsplit(request.url).query or ""):  # set metadata: done
+            return 200, headers, ""
+        data = request.body
+        self.blobs[path] = data if isinstance(data, bytes) else data.read() \
+            if hasattr(data, "read") else (data or "").encode()
+        return 201, headers, ""
+
+
+def test_submit_sends_a_command_job_with_the_packed_project(arm, project, tracking, tmp_path):
+    ws = Workspace(arm)
+    target = make_target(tracking, tmp_path)
+    submission = target.submit(job_for(target, project, tracking))
+
+    uploaded = {p.split("/code/", 1)[1]: data for p, data in ws.blobs.items() if "/code/" in p}
+    assert sorted(uploaded) == [".gitignore", ".trackbridge/bootstrap.py", ".trackbridge/job.toml",
+                                "MLproject", "python_env.yaml", "train.py"]  # outputs/: ignored
+    assert uploaded[".trackbridge/bootstrap.py"] == source()
+    config = tomllib.loads(uploaded[".trackbridge/job.toml"].decode())
+    assert config["backend"] == "azureml"
+    assert config["azureml"] == {"tracking_uri": "${MLFLOW_TRACKING_URI}",
+                                 "access_token": "${MLFLOW_TRACKING_TOKEN}", "max_retries": 0}
+    assert config["local"]["path"] == "${TRACKBRIDGE_JOB_DIR}/tbruns"
+
+    (name, body), = ws.jobs.items()
+    props = body["properties"]
+    assert name.startswith("tb-") and submission.run_id == name == submission.job_id
+    assert props["jobType"] == "Command"
+    assert props["command"] == ("python .trackbridge/bootstrap.py --config .trackbridge/job.toml "
+                                "--run-id-env MLFLOW_RUN_ID -- 'python train.py --alpha 0.5'")
+    assert (props["experimentName"], props["displayName"]) == ("amlwire", "r1")
+    assert props["computeId"].endswith("/computes/cpu-cluster")
+    assert props["environmentVariables"] == {"PYTHONUNBUFFERED": "1"}
+    (env,) = [json.loads(c.request.body) for c in arm.calls
+              if c.request.method == "PUT" and "/environments/" in c.request.url]
+    conda = yaml.safe_load(env["properties"]["condaFile"])
+    assert env["properties"]["image"] == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+    assert conda["dependencies"][:2] == ["python=3.11", "pip"]
+    assert conda["dependencies"][2]["pip"] == [
+        "scikit-learn>=1.3", f"trackbridge=={version('trackbridge')}",
+        f"trackbridge-azureml=={version('trackbridge-azureml')}"]
+    assert submission.url == f"https://ml.azure.com/runs/{name}?wsid={SCOPE}"
+    for call in arm.calls:  # the token only ever travels as the bearer header
+        body = call.request.body
+        text = body if isinstance(body, str) else body.decode(errors="replace") \
+            if isinstance(body, bytes) else ""
+        assert TOKEN not in text and TOKEN not in call.request.url
+    assert all(TOKEN.encode() not in data for data in ws.blobs.values())
+
+
+def test_a_lost_submit_answer_adopts_the_job_it_made(arm, project, tracking, tmp_path):
+    ws = Workspace(arm)
+    arm.replace(responses.PUT, re.compile(rf"{re.escape(ARM)}/jobs/.*"), status=502,
+                json={"error": {"code": "BadGateway", "message": "lost"}})
+
+    def get_job(request):
+        name = urlsplit(request.url).path.rsplit("/", 1)[1]
+        sent = [json.loads(c.request.body) for c in arm.calls
+                if c.request.method == "PUT" and f"/jobs/{name}" in c.request.url]
+        body = sent[-1]
+        body["properties"]["status"] = "Queued"
+        return 200, {}, json.dumps({"id": f"{SCOPE}/jobs/{name}", "name": name, **body})
+
+    arm.add_callback(responses.GET, re.compile(rf"{re.escape(ARM)}/jobs/[^/?]+\?.*"),
+                     callback=get_job)
+    target = make_target(tracking, tmp_path)
+    submission = target.submit(job_for(target, project, tracking))
+    puts = [c for c in arm.calls if c.request.method == "PUT" and "/jobs/" in c.request.url]
+    assert len({c.request.url for c in puts}) == 1  # one job name: never a second job
+    assert submission.run_id == urlsplit(puts[0].request.url).path.rsplit("/", 1)[1]
+    assert ws.jobs == {}
+
+
+@pytest.mark.parametrize(("status", "mapped"), [
+    ("NotStarted", RUNNING), ("Starting", RUNNING), ("Provisioning", RUNNING),
+    ("Preparing", RUNNING), ("Queued", RUNNING), ("Running", RUNNING), ("Finalizing", RUNNING),
+    ("CancelRequested", RUNNING), ("Unknown", RUNNING), ("Completed", FINISHED),
+    ("Failed", FAILED), ("NotResponding", FAILED), ("Paused", FAILED), ("Canceled", KILLED),
+])
+def test_job_statuses_map_to_run_statuses(status, mapped):
+    assert job_status(status) == mapped
+
+
+def test_logs_come_from_std_log_incrementally_and_cancel_is_sent(arm, project, tracking, tmp_path):
+    ws = Workspace(arm)
+    target = make_target(tracking, tmp_path)
+    target.sleep = lambda s: None
+    submission = target.submit(job_for(target, project, tracking))
+    name = submission.run_id
+    statuses = iter(["Running", "Running", "Failed"])
+
+    def get_job(request):
+        body = dict(ws.jobs[name])
+        body["properties"] = {**body["properties"], "status": next(statuses)}
+        return 200, {}, json.dumps({"id": f"{SCOPE}/jobs/{name}", "name": name, **body})
+
+    arm.add_callback(responses.GET, re.compile(rf"{re.escape(ARM)}/jobs/{name}\?.*"),
+                     callback=get_job)
+    arm.add(responses.GET, f"{MLFLOW}/runs/get", json={"run": {
+        "info": {"run_id": name, "experiment_id": "7", "status": "RUNNING", "start_time": 1},
+        "data": {}}})
+    arm.add(responses.GET, f"{MLFLOW}/experiments/get",
+            json={"experiment": {"experiment_id": "7", "name": "amlwire"}})
+    log_blob = f"{BLOB}/ExperimentRun/dcid.{name}/user_logs/std_log.txt"
+    arm.add(responses.GET, f"{HISTORY}/experimentids/7/runs/{name}/artifacts/contentinfo",
+            json={"contentUri": f"{log_blob}?{SAS}"})
+    texts = [b"step 1\n", b"step 1\nstep 2\n",
+             b"step 1\nstep 2\ntrackbridge: the command exited with code 4\n"]
+    for text in texts:
+        arm.add(responses.GET, re.compile(re.escape(log_blob) + r"\?.*"), body=text, status=206,
+                headers={"Content-Range": f"bytes 0-{len(text) - 1}/{len(text)}",
+                         "x-ms-blob-type": "BlockBlob", "ETag": '"1"'})
+    chunks, states = [], []
+    for _ in texts:
+        states.append(target.wait(submission, 0))
+        chunks.append(target.read_logs(submission)["stdout"])
+    assert chunks == [b"step 1\n", b"step 2\n", b"trackbridge: the command exited with code 4\n"]
+    assert [s.status for s in states] == [RUNNING, RUNNING, FAILED]
+    assert states[-1].exit_code == 4 and states[-1].message == "Failed"
+
+    arm.add(responses.POST, f"{ARM}/jobs/{name}/cancel", status=202)
+    target.cancel(submission, lambda: False)
+    assert [c.request.method for c in arm.calls if c.request.url.split("?")[0].endswith(
+        f"/jobs/{name}/cancel")] == ["POST"]
+
+
+def sent_nothing(arm):
+    return [c.request.url for c in arm.calls if c.request.method in ("PUT", "POST")]
+
+
+@pytest.mark.parametrize(("table", "words"), [
+    ({"compute": "c", "gpus": 2}, ["unknown key(s) 'gpus'", "instance_type"]),
+    ({"compute": None}, ["exactly one of compute, instance_type", "found none"]),
+    ({"instance_type": "Standard_DS3_v2"}, ["exactly one of compute, instance_type"]),
+    ({"environment": "myenv"}, ["environment must name a version", "myenv@latest"]),
+    ({"environment_variables": {"API_KEY": "x"}}, ["must not carry secrets", "API_KEY"]),
+    ({"instance_count": 0}, ["instance_count must be an int from 1"]),
+])
+def test_bad_compute_settings_fail_naming_the_key(arm, tracking, tmp_path, table, words):
+    with pytest.raises(TrackbridgeError) as info:
+        make_target(tracking, tmp_path, **table)
+    for word in words:
+        assert word in str(info.value)
+    assert sent_nothing(arm) == []
+
+
+def test_unknown_compute_or_environment_fail_before_anything_is_sent(arm, project, tracking,
+                                                                      tmp_path):
+    not_found = {"error": {"code": "ResourceNotFound", "message": "not found"}}
+    arm.add(responses.GET, f"{ARM}/computes/gpu", status=404, json=not_found)
+    arm.add(responses.GET, f"{ARM}/computes/cpu-cluster", json={
+        "id": f"{SCOPE}/computes/cpu-cluster", "name": "cpu-cluster",
+        "properties": {"computeType": "AmlCompute", "properties": {}}})
+    arm.add(responses.GET, re.compile(rf"{re.escape(ARM)}/environments/ghost/versions.*"),
+            status=404, json=not_found)
+    with pytest.raises(TrackbridgeError, match=r"--on azureml: compute 'gpu' does not exist"):
+        job_for(make_target(tracking, tmp_path, compute="gpu"), project, tracking)
+    with pytest.raises(TrackbridgeError,
+                       match=r"--on azureml: environment 'ghost@latest' does not exist"):
+        job_for(make_target(tracking, tmp_path, environment="ghost@latest"), project, tracking)
+    target = make_target(tracking, tmp_path)
+    with pytest.raises(TrackbridgeError, match=r"'data' is a path parameter: on azureml it must "
+                                               r"be a location the job reads"):
+        plan_run(project, "withdata", params={"data": str(tmp_path)}, target=target)
+    assert plan_run(project, "withdata", params={"data": "train.py"}, target=target).params == {
+        "data": "train.py"}  # a project file travels with the project
+    assert sent_nothing(arm) == []
+    assert isinstance(target, AzureMLTarget)

@@ -1,0 +1,86 @@
+"""A metric's history as columns (numpy arrays) instead of one ``Metric`` object per point.
+
+``tb.get_metric_history(run_id, key, as_arrays=True)`` returns :class:`MetricArrays`; the
+backends' :meth:`~trackbridge.backend.Backend.get_metric_arrays` and the UI's sampled reads
+work on it. numpy is imported on first use, so ``import trackbridge`` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import TrackbridgeError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .entities import Metric
+
+NUMPY_MISSING = 'columnar metric reads need numpy: pip install numpy (or "trackbridge[ui]")'
+
+
+def require_numpy() -> Any:
+    """The numpy module, or a one-line :class:`TrackbridgeError` saying what to install."""
+    try:
+        import numpy
+    except ImportError:
+        raise TrackbridgeError(NUMPY_MISSING) from None
+    return numpy
+
+
+@dataclass(frozen=True)
+class MetricArrays:
+    """Every point of one metric key as three aligned arrays, ordered by step then timestamp
+    (logged order on ties), like ``get_metric_history``. ``value`` is float64 (NaN and +/-inf
+    kept), ``step`` and ``timestamp`` (ms since the epoch) int64. ``len()`` is the number of
+    points."""
+
+    key: str
+    step: np.ndarray
+    timestamp: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+
+def empty(key: str) -> MetricArrays:
+    np = require_numpy()
+    return MetricArrays(key, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+
+
+def from_metrics(key: str, points: Sequence[Metric]) -> MetricArrays:
+    """Arrays from ``Metric`` points (the default for backends without a columnar read)."""
+    np = require_numpy()
+    n = len(points)
+    return ordered(MetricArrays(
+        key,
+        np.fromiter((p.step for p in points), np.int64, n),
+        np.fromiter((p.timestamp for p in points), np.int64, n),
+        np.fromiter((p.value for p in points), np.float64, n),
+    ))
+
+
+def ordered(arrays: MetricArrays) -> MetricArrays:
+    """``arrays`` sorted by (step, timestamp), stable; returned as is when already sorted."""
+    np = require_numpy()
+    step, ts = arrays.step, arrays.timestamp
+    if len(step) < 2:
+        return arrays
+    d_step = np.diff(step)
+    if (d_step >= 0).all() and ((d_step > 0) | (np.diff(ts) >= 0)).all():
+        return arrays
+    order = np.lexsort((ts, step))  # stable: logged order on ties
+    return MetricArrays(arrays.key, step[order], ts[order], arrays.value[order])
+
+
+def step_range(arrays: MetricArrays, start_step: int | None, end_step: int | None) -> MetricArrays:
+    """The points with ``start_step <= step <= end_step`` (either bound may be None)."""
+    np = require_numpy()
+    lo = 0 if start_step is None else int(np.searchsorted(arrays.step, start_step, "left"))
+    hi = len(arrays.step) if end_step is None else int(np.searchsorted(arrays.step, end_step, "right"))
+    if lo == 0 and hi == len(arrays.step):
+        return arrays
+    return MetricArrays(arrays.key, arrays.step[lo:hi], arrays.timestamp[lo:hi], arrays.value[lo:hi])

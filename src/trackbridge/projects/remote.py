@@ -1,0 +1,105 @@
+"""What every platform target shares: the tracking backend, the packed project, the job's log.
+
+A platform target subclasses :class:`RemoteTarget`: it gets the tracking config's backend
+(its client, credential and retry policy are the platform's), the project packed and checked
+against ``max_archive_mb`` (:meth:`RemoteTarget.pack`), and a :class:`JobLog` per submission
+that turns the platform's log snapshots into new output and finds the command's exit code.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from .logtail import LogTail
+from .packing import Archive, check_size, pack_project
+from .targets import Submission, Target, exit_code_from_log
+
+_KEEP = 65536  # bytes of the log end kept to find the exit code in
+
+
+class JobLog:
+    """The output of one job: each platform snapshot in, the bytes not seen before out."""
+
+    def __init__(self) -> None:
+        self._tail = LogTail()
+        self._pending = b""
+        self._end = ""
+
+    def feed(self, snapshot: bytes | str | None) -> None:
+        new = self._tail.update(snapshot)
+        self._pending += new
+        self._end = (self._end + new.decode("utf-8", "replace"))[-_KEEP:]
+
+    def take(self) -> bytes:
+        out, self._pending = self._pending, b""
+        return out
+
+    def exit_code(self) -> int | None:
+        return exit_code_from_log(self._end)
+
+
+class RemoteTarget(Target):
+    """A target whose command runs on a platform that logs to the tracking backend itself."""
+
+    log_streams = ("stdout",)  # platforms interleave stdout and stderr in one log
+    #: How the platform's own locations start (``path`` parameters must be one of them) ...
+    path_prefixes: tuple[str, ...] = ()
+    #: ... said in the error for a local path, e.g. "the cluster reads (dbfs:/...)".
+    path_hint: str = ""
+
+    def __init__(self, settings: Any, tracking: Config) -> None:
+        self.settings = settings
+        self.tracking = tracking
+        self.poll_interval = (1.0, settings.poll_max_seconds)
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"trackbridge-{self.name}-")
+        self.archive: Archive | None = None
+
+    def remote_path(self, name: str, value: str) -> str:
+        if value.startswith(self.path_prefixes):
+            return value
+        raise ValueError(f"{name!r} is a path parameter: on {self.name} it must be a location "
+                         f"{self.path_hint} or a relative path of a project file, got {value!r}")
+
+    @property
+    def backend(self) -> Any:
+        """The tracking config's backend (one instance per process)."""
+        from ..registry import open_backend
+
+        return open_backend(self.tracking)
+
+    @property
+    def scratch(self) -> Path:
+        return Path(self._tmp.name)
+
+    def pack(self, plan: Any) -> Archive:
+        """Pack the project into the scratch directory; refuse it over ``max_archive_mb``."""
+        self.archive = pack_project(plan.project.directory, self.scratch)
+        check_size(self.archive, self.settings.max_archive_mb, self.name)
+        return self.archive
+
+    def job_config(self, drop: Sequence[str], extra: Mapping[str, Any] | None = None,
+                   experiment: str | None = None) -> str:
+        """The config the job's trackbridge reads (TOML): the tracking config's
+        ``[<backend>]`` table without the keys in ``drop`` (how *this* machine reaches and
+        authenticates to the platform) plus ``extra``; ``[local]`` without its path, the
+        journal going to the job's scratch directory."""
+        from .childconfig import config_text
+
+        t = self.tracking
+        table = {k: v for k, v in t.sections.get(t.backend, {}).items() if k not in drop}
+        table.update(extra or {})
+        local = {k: v for k, v in t.sections.get("local", {}).items() if k != "path"}
+        job = Config(backend=t.backend, experiment=experiment,
+                     sections={t.backend: table, "local": local},
+                     source=f"trackbridge run --on {self.name}", sync_timeout=t.sync_timeout)
+        return config_text(job, local_path="${TRACKBRIDGE_JOB_DIR}/tbruns")
+
+    def read_logs(self, submission: Submission) -> dict[str, bytes]:
+        return {"stdout": submission.state.log.take()}
+
+    def close(self) -> None:
+        self._tmp.cleanup()

@@ -1,0 +1,108 @@
+"""``/experiments/<name>``: the runs table, filtered (MLflow syntax, the core's filter),
+sorted by any column, paged, with child runs folded under their parent."""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+from ...entities import TAG_GIT_COMMIT, TAG_SOURCE_NAME, TAG_USER, Run
+from ...errors import ValidationError
+from ..rendering import url_path
+from ..state import UIState, find_experiment_runs
+from .runs import duration_ms, run_full
+
+#: Attribute columns, by their ``sort=`` name.
+ATTRIBUTES = ("name", "status", "start_time", "duration", "user", "source", "commit")
+ENTITIES = ("metrics", "params", "tags")
+DEFAULT_SORT, DEFAULT_LIMIT, MAX_LIMIT = "start_time", 100, 1000
+#: Columns shown when none are chosen: this many metrics, then params.
+DEFAULT_COLUMNS = 4
+_TAG_COLUMNS = {"user": TAG_USER, "source": TAG_SOURCE_NAME, "commit": TAG_GIT_COMMIT}
+
+
+def parse_columns(text: str | None) -> list[str]:
+    """``metrics.acc,params.lr`` -> the list; each must be ``<metrics|params|tags>.<key>``."""
+    columns = [c.strip() for c in (text or "").split(",") if c.strip()]
+    for column in columns:
+        entity, _, key = column.partition(".")
+        if entity not in ENTITIES or not key:
+            raise ValidationError(f"column {column!r}: use metrics.<key>, params.<key> or tags.<key>")
+    return columns
+
+
+def cell(run: Run, column: str) -> Any:
+    """The value of ``column`` (an attribute or ``<entity>.<key>``) for ``run``."""
+    if column == "name":
+        return run.name
+    if column in ("status", "start_time"):
+        return getattr(run, column)
+    if column == "duration":
+        return duration_ms(run)
+    if column in _TAG_COLUMNS:
+        value = run.tags.get(_TAG_COLUMNS[column])
+        return value[:7] if value and column == "commit" else value
+    entity, _, key = column.partition(".")
+    return getattr(run, entity).get(key)
+
+
+def _sort_key(value: Any) -> tuple:
+    if isinstance(value, (int, float)):
+        return (0, value, "")
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
+
+
+def sort_runs(runs: list[Run], column: str, descending: bool) -> list[Run]:
+    """Runs by ``column`` (numbers by value, then text); runs without a value always last."""
+    if column not in ATTRIBUTES and column.partition(".")[0] not in ENTITIES:
+        raise ValidationError(
+            f"sort={column!r}: sort by {', '.join(ATTRIBUTES)} or metrics.<key>, params.<key>, "
+            "tags.<key>")
+    if column == "start_time":  # runs come newest first: no need to sort
+        return list(runs) if descending else runs[::-1]
+    keyed = [(cell(r, column), r) for r in runs]
+    have = [(v, r) for v, r in keyed if v is not None]
+    have.sort(key=lambda pair: _sort_key(pair[0]), reverse=descending)
+    return [r for _, r in have] + [r for v, r in keyed if v is None]
+
+
+def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: str = DEFAULT_SORT,
+               order: str = "desc", offset: int = 0, limit: int = DEFAULT_LIMIT,
+               columns: str | None = None, parent: str | None = None) -> dict[str, Any]:
+    """One page of the experiment's runs. A bad ``filter`` is reported in ``filter_error``
+    (the table is then empty); the other bad arguments raise ValidationError."""
+    if order not in ("asc", "desc"):
+        raise ValidationError(f"order={order!r}: use asc or desc")
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise ValidationError(f"limit={limit}, offset={offset}: limit is 1 to {MAX_LIMIT}, "
+                              "offset >= 0")
+    chosen = parse_columns(columns)
+    try:
+        experiment_id, runs = find_experiment_runs(state, name, filter)
+        filter_error = None
+    except ValidationError as exc:
+        experiment_id, runs = find_experiment_runs(state, name)[0], []
+        filter_error = str(exc)
+    shown = {r.id for r in runs}
+    children: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.parent_run_id in shown:
+            children.setdefault(run.parent_run_id, []).append(run)
+    level = children.get(parent, []) if parent else [r for r in runs if r.parent_run_id not in shown]
+    level = sort_runs(level, sort, order == "desc")
+    keys = {e: sorted(set().union(*map(attrgetter(e), runs))) for e in ENTITIES}
+    if not chosen:
+        chosen = ([f"metrics.{k}" for k in keys["metrics"][:DEFAULT_COLUMNS]]
+                  + [f"params.{k}" for k in keys["params"][:DEFAULT_COLUMNS]])
+    page = [{**run_full(r), "child_count": len(children.get(r.id, ())),
+             "values": {c: cell(r, c) for c in chosen}} for r in level[offset:offset + limit]]
+    return {
+        "experiment": {"id": experiment_id, "name": name, "url": f"/experiments/{url_path(name)}"},
+        "backend": state.title, "filter": filter or "", "filter_error": filter_error,
+        "sort": sort, "order": order, "offset": offset, "limit": limit, "parent": parent,
+        "total": len(level), "matching_runs": len(runs), "columns": chosen, "available": keys,
+        "runs": page, "running": sum(r["status"] == "RUNNING" for r in page),
+    }

@@ -1,0 +1,65 @@
+"""What every view reads from: the backend being shown, and the local store holding the sync
+ledger (when the backend is the local store itself)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ..backend import Backend
+from ..entities import Run
+from ..errors import NotFoundError
+from ..local.store import LocalBackend
+from ..metric_arrays import MetricArrays
+from ..sampling import SampledHistory, sample
+
+
+class UIState:
+    """The backend shown, plus (for the local store) a cache of its runs."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.title = backend.describe()
+        self._cache = self._series = None
+        if isinstance(backend, LocalBackend):
+            from .caches import RunCache, SeriesCache
+
+            self._cache, self._series = RunCache(backend), SeriesCache(backend)
+
+    def search(self, experiment_id: str, filter: str | None = None) -> list[Run]:
+        """Runs of one experiment matching ``filter``, newest first."""
+        if self._cache is not None:
+            return self._cache.search(experiment_id, filter)
+        return list(self.backend.search_runs([experiment_id], filter))
+
+    def metric_arrays(self, run_id: str, keys: list[str]) -> dict[str, MetricArrays]:
+        """Columns of several keys of one run (the local store reads its chunks once)."""
+        if self._series is not None:
+            return self._series.arrays_of(run_id, keys)
+        return {key: self.backend.get_metric_arrays(run_id, key) for key in keys}
+
+    def sample(self, run_id: str, key: str, *, max_points: int, start_step: int | None,
+               end_step: int | None) -> SampledHistory:
+        """The backend's sampled read (the local store's from cached columns)."""
+        if self._series is not None:
+            return sample(self._series.arrays(run_id, key), max_points, start_step, end_step)
+        return self.backend.sample_metric_history(run_id, key, max_points=max_points,
+                                                  start_step=start_step, end_step=end_step)
+
+
+#: Distinct, readable line colours; a run keeps its colour on every page (chosen by its id).
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#393b79", "#ad494a", "#637939", "#e6550d", "#5254a3", "#843c39", "#3182bd",
+           "#31a354", "#756bb1", "#d6616b", "#636363", "#8c6d31", "#7b4173", "#0f9d8f", "#c49c94")
+
+
+def run_color(run_id: str) -> str:
+    """The run's colour, the same on every page: a palette entry chosen by a hash of its id."""
+    return PALETTE[int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % len(PALETTE)]
+
+
+def find_experiment_runs(state: UIState, name: str, filter: str | None = None) -> tuple[str, list[Run]]:
+    """(experiment id, its runs matching ``filter``, newest first); unknown name -> 404."""
+    found = state.backend.get_experiment(name)
+    if found is None:
+        raise NotFoundError(f"experiment {name!r} not found in the {state.title}")
+    return found.id, state.search(found.id, filter)

@@ -1,0 +1,243 @@
+"""The core of remote project runs, without a platform: packing, the bootstrap a job runs,
+incremental logs, wheels of installed code, attaching a journal to a remote-only run, the
+target registry and the run command's options."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from testsupport.remote_project import write_tree
+from trackbridge.cli import cli
+from trackbridge.entities import Metric, Param, RunTag
+from trackbridge.errors import RunNotFoundError
+from trackbridge.local.store import LocalBackend
+from trackbridge.projects import bootstrap
+from trackbridge.projects.logtail import LogTail
+from trackbridge.projects.packing import pack_project, project_files
+from trackbridge.projects.targets import exit_code_from_log, target_classes
+
+
+# -- packing ------------------------------------------------------------------------------
+def test_packing_leaves_out_vcs_envs_caches_stores_and_gitignored_files(tmp_path):
+    root = write_tree(tmp_path / "p", {
+        "MLproject": "name: p\n", "train.py": "x", "src/mod.py": "y",
+        ".gitignore": "*.log\n/outputs/\n!keep.log\n", "run.log": "no", "keep.log": "yes",
+        "outputs/model.bin": "no", "src/outputs/ok.txt": "yes (the pattern is anchored)",
+        "src/.gitignore": "secret.txt\n", "src/secret.txt": "no", "secret.txt": "yes (root)",
+        ".git/config": "no", ".venv/bin/python": "no", "env/pyvenv.cfg": "no", "env/lib.py": "no",
+        "src/__pycache__/mod.cpython-311.pyc": "no", "src/old.pyc": "no",
+        "tbruns/trackbridge.db": "no", "store/trackbridge.db": "no", "mlruns/0/meta.yaml": "no",
+    })
+    assert project_files(root) == [".gitignore", "MLproject", "keep.log", "secret.txt",
+                                   "src/.gitignore", "src/mod.py", "src/outputs/ok.txt", "train.py"]
+
+
+def test_an_unchanged_project_packs_to_the_same_bytes(tmp_path):
+    root = write_tree(tmp_path / "p", {"MLproject": "name: p\n", "a/b.py": "print(1)\n"})
+    (root / "run.sh").write_text("echo hi\n")
+    (root / "run.sh").chmod(0o755)
+    first = pack_project(root, tmp_path / "out1")
+    os.utime(root / "a" / "b.py", (1, 1))  # touched, not changed
+    second = pack_project(root, tmp_path / "out2")
+    assert first.sha256 == second.sha256 == hashlib.sha256(first.path.read_bytes()).hexdigest()
+    assert first.path.name == f"{first.sha256}.tar.gz" and first.size == first.path.stat().st_size
+    with tarfile.open(first.path) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert sorted(members) == ["MLproject", "a/b.py", "run.sh"]
+    assert {(m.mtime, m.uid, m.uname) for m in members.values()} == {(0, 0, "")}
+    assert members["run.sh"].mode == 0o755 and members["a/b.py"].mode == 0o644
+    (root / "a" / "b.py").write_text("print(2)\n")
+    assert pack_project(root, tmp_path / "out3").sha256 != first.sha256
+
+
+def test_symlinks_inside_are_packed_as_files_outside_are_left_out(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("private")
+    root = write_tree(tmp_path / "p", {"MLproject": "name: p\n", "data.csv": "a\n"})
+    (root / "link.csv").symlink_to(root / "data.csv")
+    (root / "escape.txt").symlink_to(outside)
+    with pytest.warns(UserWarning, match="escape.txt: a symlink to outside the project"):
+        archive = pack_project(root, tmp_path / "out")
+    assert archive.files == ("MLproject", "data.csv", "link.csv")
+
+
+# -- the bootstrap a job runs -------------------------------------------------------------
+def test_bootstrap_unpacks_points_trackbridge_at_the_run_and_reports_the_exit_code(tmp_path):
+    root = write_tree(tmp_path / "p", {"MLproject": "name: p\n", "data.txt": "payload\n"})
+    archive = pack_project(root, tmp_path / "out")
+    script = tmp_path / "boot.py"
+    script.write_bytes(bootstrap.source())  # what a target uploads, run as a plain file
+    command = ('cat data.txt; echo "run=$TRACKBRIDGE_RUN_ID"; cat "$TRACKBRIDGE_CONFIG"; '
+               'echo "python=$(command -v python)"; echo oops >&2; exit 3')
+    proc = subprocess.run(
+        [sys.executable, str(script), "--archive", str(archive.path), "--config-toml",
+         'backend = "local"\n[local]\npath = "${TRACKBRIDGE_JOB_DIR}/tbruns"\n', "--run-id",
+         "abc123", "--", command], capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 3
+    assert proc.stdout.splitlines()[:2] == ["payload", "run=abc123"]
+    assert 'path = "${TRACKBRIDGE_JOB_DIR}/tbruns"' in proc.stdout  # resolved by the reader
+    assert f"python={Path(sys.executable).parent}/python" in proc.stdout
+    assert proc.stderr.splitlines() == ["oops", "trackbridge: the command exited with code 3"]
+    assert exit_code_from_log(proc.stdout + proc.stderr) == 3
+
+
+def test_bootstrap_takes_the_run_id_from_the_platforms_variable(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, bootstrap.__file__, "--project-dir", str(tmp_path), "--run-id-env",
+         "MLFLOW_RUN_ID", "--", 'echo "$TRACKBRIDGE_RUN_ID $PWD"'],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
+                                                         "MLFLOW_RUN_ID": "job-7"})
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"job-7 {tmp_path}"
+
+
+def test_exit_code_is_read_from_the_last_marker_only():
+    assert exit_code_from_log("no marker\n") is None
+    text = ("trackbridge: the command exited with code 1\n"
+            "trackbridge: the command exited with code x\n"
+            "trackbridge: the command exited with code 7\n")
+    assert exit_code_from_log(text) == 7
+
+
+# -- incremental logs ---------------------------------------------------------------------
+def test_log_tail_hands_out_each_byte_once_even_when_the_window_slides():
+    tail = LogTail()
+    assert tail.update(None) == b""
+    assert tail.update("a\nb\n") == b"a\nb\n"
+    assert tail.update("a\nb\n") == b""
+    assert tail.update("a\nb\nc\n") == b"c\n"
+    lines = "".join(f"line {i}\n" for i in range(2000))
+    tail = LogTail()
+    assert tail.update(lines[:5000]) == lines[:5000].encode()
+    # the platform keeps only the last part: the start slid away, new lines came
+    assert tail.update(lines[3000:9000]) == lines[5000:9000].encode()
+    assert tail.total == 9000
+
+
+# -- wheels of the installed code ---------------------------------------------------------
+def test_a_wheel_of_installed_trackbridge_installs_and_imports_offline(tmp_path):
+    from importlib.metadata import version
+
+    from trackbridge.projects.wheels import build_wheel
+
+    wheel = build_wheel("trackbridge", tmp_path / "w")
+    again = build_wheel("trackbridge", tmp_path / "w2")
+    assert wheel.sha256 == again.sha256  # the same code is the same bytes
+    assert wheel.filename == f"trackbridge-{version('trackbridge')}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel.path) as zf:
+        names = zf.namelist()
+    assert "trackbridge/projects/bootstrap.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    "--target", str(target), str(wheel.path)], check=True, timeout=120)
+    out = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
+                          " import trackbridge; print(trackbridge.__file__, trackbridge.__version__)",
+                          str(target)], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == [str(target / "trackbridge" / "__init__.py"),
+                                  version("trackbridge")]
+
+
+# -- a journal attaching to a run that exists only remotely -------------------------------
+def test_a_remote_only_run_is_attached_and_only_new_data_is_sent(tmp_path):
+    from trackbridge.sync import SyncPlan
+    from trackbridge.sync.attach import journal_run_id
+    from trackbridge.sync.engine import SOURCE_RUN_TAG
+
+    remote = LocalBackend(tmp_path / "remote")  # stands for the tracking backend
+    journal = LocalBackend(tmp_path / "journal")  # the job machine's empty journal
+    exp = remote.get_or_create_experiment("e")
+    made = remote.create_run(exp.id, run_name="r", start_time=1,
+                             tags={"team": "ml", SOURCE_RUN_TAG: "the-client-run"})
+    remote.log_batch(made.id, params=[Param("alpha", "0.5")])
+    with pytest.raises(RunNotFoundError):
+        journal_run_id(journal, remote, "0" * 32)
+
+    assert journal_run_id(journal, remote, made.id) == made.id
+    assert journal_run_id(journal, remote, made.id) == made.id  # again: the same journal run
+    local = journal.get_run(made.id)
+    assert (local.name, local.experiment, local.params) == ("r", "e", {"alpha": "0.5"})
+    journal.log_batch(made.id, metrics=[Metric("loss", 0.1, 5, 0)], tags=[RunTag("stage", "x")])
+    report = SyncPlan(source=journal, destination=remote, ledger_store=journal).engine() \
+        .sync_run(made.id)
+    assert report.remote_run_id == made.id and not report.created
+    assert (report.points, report.params, report.tags) == (1, 0, 1)  # only what is new
+    got = remote.get_run(made.id)
+    assert got.tags[SOURCE_RUN_TAG] == "the-client-run"  # still names the run that made it
+    assert got.tags["stage"] == "x" and got.metrics == {"loss": 0.1}
+    assert [r.id for r in remote.search_runs([exp.id])] == [made.id]
+
+
+# -- the registry and the command line ----------------------------------------------------
+def test_targets_are_plugins_the_local_one_included():
+    classes = target_classes()
+    assert {"local", "databricks", "azureml"} <= set(classes)
+    assert classes["local"].__module__ == "trackbridge.projects.local"
+
+
+def test_target_options_are_checked(store, tmp_path):
+    project = write_tree(tmp_path / "p", {"MLproject": "name: p\nentry_points:\n  main:\n"
+                                                 "    command: \"echo hi\"\n"})
+    run = CliRunner().invoke
+    result = run(cli, ["run", str(project), "--on", "nowhere"])
+    assert result.exit_code != 0
+    assert "unknown --on target 'nowhere'; installed targets: azureml, databricks, local" \
+        in result.output
+    result = run(cli, ["run", str(project), "--on-config", str(tmp_path / "x.toml")])
+    assert "--on-config is for remote targets" in result.output
+    result = run(cli, ["run", str(project), "--detach"])
+    assert "--detach needs a remote --on target" in result.output
+    bad = tmp_path / "c.toml"
+    bad.write_text("[databricks]\nupload_to = \"/Volumes/a/b/c\"\nserverless = true\n[extra]\n")
+    result = run(cli, ["run", str(project), "-b", "databricks", "--backend-config", str(bad)])
+    assert "unknown table(s) extra for --on databricks; valid table: [databricks]" in result.output
+    good = tmp_path / "good.toml"
+    good.write_text("[databricks]\nupload_to = \"/Volumes/a/b/c\"\nserverless = true\n")
+    result = run(cli, ["run", str(project), "--on", "databricks", "--env-manager", "venv",
+                       "--on-config", str(good)])
+    assert "--env-manager applies to --on local only" in result.output
+
+
+def test_the_shipped_compute_configs_are_valid():
+    from trackbridge.config import load_config
+    from trackbridge.projects.targets import open_target
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    dbx = load_config({"backend": "databricks", "databricks": {"host": "https://adb-1.2.net"}})
+    settings = open_target("databricks", dbx, root / "databricks-compute.toml").settings
+    assert (settings.compute, settings.upload_to) == ("serverless",
+                                                      "/Volumes/main/ml/projects/trackbridge")
+    aml = load_config({"backend": "azureml", "azureml": {
+        "tracking_uri": "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s/"
+                        "resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w"}})
+    assert open_target("azureml", aml, root / "azureml-compute.toml").settings.compute == \
+        "cpu-cluster"
+
+
+def test_a_signal_is_counted_never_raised_and_cuts_a_sleep_short():
+    """Raising from the handler could strike inside a lock, an HTTP client or a queue and
+    break it ("release unlocked lock" was seen): signals only set a flag that waits check."""
+    import signal
+    import threading
+    import time
+
+    from trackbridge.projects.process import Interrupts
+
+    with Interrupts() as interrupts:
+        threading.Timer(0.2, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+        started = time.monotonic()
+        threading.Event().wait(0.6)  # a lock-based wait the signal lands in: it must not break
+        assert interrupts.signum == signal.SIGTERM and interrupts.count == 1
+        interrupts.sleep(30, lambda: interrupts.signum is not None)  # returns at once
+        interrupts.sleep(0.2, lambda: False)  # sleeps its time when not told to stop
+    assert 0.8 <= time.monotonic() - started < 5

@@ -1,0 +1,330 @@
+"""The UI's routes through Starlette's test client: every page and its JSON twin, sampled
+series, artifacts (previews, raw bytes, zip, traversal), 404s, the Host check, headers."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from starlette.testclient import TestClient
+from ui_support import DIP_STEP, DIP_VALUE, SPIKE_STEP, SPIKE_VALUE, XSS_NAME, build_demo
+
+from trackbridge import registry
+from trackbridge.errors import ValidationError
+from trackbridge.local.store import LocalBackend
+from trackbridge.sync import SyncPlan, sync
+from trackbridge.ui.app import create_app
+from trackbridge.ui.routes import ROUTES
+
+BASE = "http://127.0.0.1:5005"
+
+
+class Refusing(LocalBackend):
+    """A sync destination that refuses every batch."""
+
+    def log_batch(self, run_id, metrics=(), params=(), tags=()):
+        raise ValidationError("INVALID_PARAMETER_VALUE: refused by the test destination")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui-api")
+    data = build_demo(root / "tbruns")
+    store = LocalBackend(data.root)
+    copy = LocalBackend(root / "copy")  # a destination for the sync ledger
+    sync(SyncPlan(store, copy, store), [store.get_run(data.parent)])
+    sync(SyncPlan(store, Refusing(root / "refusing"), store), [store.get_run(data.children[1])],
+         backoff=0.001)
+    yield data
+    registry.close_all()
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    app = create_app(LocalBackend(demo.root), host="127.0.0.1", port=5005)
+    with TestClient(app, base_url=BASE) as c:
+        yield c
+
+
+def ok_json(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    return response.json()
+
+
+def test_home_lists_experiments_with_counts(client, demo):
+    data = ok_json(client, "/api/experiments")
+    by_name = {e["name"]: e for e in data["experiments"]}
+    assert by_name["demo"]["runs"] == 5 and by_name["demo"]["status"]["FINISHED"] == 5
+    assert by_name["other"]["runs"] == 1 and by_name["demo"]["url"] == "/experiments/demo"
+    assert by_name["demo"]["last_start"] >= by_name["demo"]["last_start"] > 0
+    page = client.get("/")
+    assert page.status_code == 200 and 'href="/experiments/demo"' in page.text
+
+
+def test_runs_table_folds_children_under_their_parent(client, demo):
+    data = ok_json(client, "/api/experiments/demo")
+    top = [r["id"] for r in data["runs"]]
+    assert set(top) == {demo.parent, demo.xss} and data["matching_runs"] == 5
+    parent = next(r for r in data["runs"] if r["id"] == demo.parent)
+    assert parent["child_count"] == 3 and parent["commit"] == "0123456"
+    kids = ok_json(client, f"/api/experiments/demo?parent={demo.parent}&sort=name&order=asc")
+    assert [r["name"] for r in kids["runs"]] == ["child-0", "child-1", "child-2"]
+    assert all(r["parent_run_id"] == demo.parent for r in kids["runs"])
+
+
+def test_runs_table_sorts_pages_and_picks_columns(client, demo):
+    q = f"parent={demo.parent}&columns=params.lr,metrics.acc&sort=params.lr"
+    desc = ok_json(client, f"/api/experiments/demo?{q}&order=desc")
+    assert [r["values"]["params.lr"] for r in desc["runs"]] == ["1.0", "0.1", "0.01"]
+    assert desc["columns"] == ["params.lr", "metrics.acc"]
+    page = ok_json(client, f"/api/experiments/demo?{q}&order=asc&limit=2&offset=2")
+    assert page["total"] == 3 and [r["values"]["params.lr"] for r in page["runs"]] == ["1.0"]
+    # runs without the value sort last either way
+    for order in ("asc", "desc"):
+        rows = ok_json(client, f"/api/experiments/demo?sort=metrics.acc&order={order}")["runs"]
+        assert rows[-1]["id"] == demo.xss
+    html = client.get(f"/experiments/demo?{q}&order=desc").text
+    assert "sort=params.lr&amp;order=asc" in html  # the active column's link flips the order
+
+
+def test_filter_uses_the_core_syntax_and_reports_the_bad_token_inline(client, demo):
+    data = ok_json(client, "/api/experiments/demo?filter=params.lr = '0.5'")
+    assert [r["id"] for r in data["runs"]] == [demo.xss] and data["filter_error"] is None
+    bad = client.get("/experiments/demo?filter=metrics.acc >> 1")
+    assert bad.status_code == 200
+    message = re.search(r'id="filter-error">([^<]*)<', bad.text).group(1)
+    assert "bad operator &#39;&gt;&gt;&#39;" in message
+    assert ok_json(client, "/api/experiments/demo?filter=metrix.acc > 1")["filter_error"].count(
+        "unknown entity 'metrix'") == 1
+
+
+@pytest.mark.parametrize("query, word", [
+    ("sort=bogus", "sort='bogus'"), ("order=up", "order='up'"), ("limit=0", "limit=0"),
+    ("limit=x", "limit='x' is not an integer"), ("columns=lr", "column 'lr'"),
+])
+def test_bad_table_arguments_are_400_naming_them(client, query, word):
+    response = client.get(f"/api/experiments/demo?{query}")
+    assert response.status_code == 400 and word in response.json()["error"]
+
+
+def test_run_page_summarises_metrics_lineage_artifacts_model_and_sync(client, demo):
+    data = ok_json(client, f"/api/runs/{demo.parent}")
+    assert data["run"]["name"] == "parent" and data["run"]["params"]["optimizer"] == "adam"
+    assert sorted(c["id"] for c in data["children"]) == sorted(demo.children)
+    metrics = {m["key"]: m for m in data["metrics"]}
+    assert metrics["loss"]["count"] == 5000 and metrics["loss"]["max"] == SPIKE_VALUE
+    assert metrics["loss"]["min"] == DIP_VALUE and metrics["loss"]["last_step"] == 4999
+    assert metrics["odd"]["non_finite"] == 3 and metrics["odd"]["max"] == 4.0
+    names = [n["name"] for n in data["artifacts"]]
+    assert names[:4] == ["model", "notes", "plots", "tables"] and "report.html" in names
+    [model] = data["models"]
+    assert model["path"] == "model" and {f["name"] for f in model["flavors"]} == {
+        "python_function", "sklearn"}
+    assert [c["type"] for c in model["inputs"]] == ["tensor float64 [-1, 2]"]
+    assert any(r.startswith("scikit-learn==") for r in model["requirements"])
+    sync_state = {s["destination"].split(" ")[-1].rsplit("/", 1)[-1]: s for s in data["sync"]}
+    assert set(sync_state) == {"copy", "refusing"}
+    synced = sync_state["copy"]
+    assert synced["synced"] and synced["points_pending"] == 0 and synced["remote_run_id"]
+    assert synced["last_error"] is None and not sync_state["refusing"]["synced"]
+    child = ok_json(client, f"/api/runs/{demo.children[0]}")
+    assert child["parent"]["id"] == demo.parent and child["sync"][0]["synced"] is False
+    assert child["sync"][0]["points_pending"] == 4
+    failed = {s["destination"].rsplit("/", 1)[-1]: s
+              for s in ok_json(client, f"/api/runs/{demo.children[1]}")["sync"]}["refusing"]
+    assert "refused by the test destination" in failed["last_error"] and not failed["synced"]
+    assert "refused by the test destination" in client.get(f"/runs/{demo.children[1]}").text
+
+
+def test_metric_series_keeps_the_spike_and_counts_non_finite(client, demo):
+    data = ok_json(client, f"/api/runs/{demo.parent}/metrics/loss?max_points=100")
+    assert data["sampled"] and data["total"] == 5000 and len(data["step"]) <= 100
+    kept = dict(zip(data["step"], data["value"]))
+    assert kept[SPIKE_STEP] == SPIKE_VALUE and kept[DIP_STEP] == DIP_VALUE
+    assert len(data["min"]) == len(data["max"]) == len(data["step"])
+    odd = ok_json(client, f"/api/runs/{demo.parent}/metrics/odd")
+    assert odd["value"] == [1.0, "NaN", 2.0, "Infinity", 3.0, "-Infinity", 4.0]
+    assert (odd["nan"], odd["pos_inf"], odd["neg_inf"], odd["sampled"]) == (1, 1, 1, False)
+    assert "min" not in odd
+
+
+def test_metric_series_step_range(client, demo):
+    data = ok_json(client, f"/api/runs/{demo.parent}/metrics/loss?start_step=3000&end_step=3499"
+                           "&max_points=2000")
+    assert data["step"] == list(range(3000, 3500)) and not data["sampled"]
+    assert data["value"][SPIKE_STEP - 3000] == SPIKE_VALUE and data["run_status"] == "FINISHED"
+
+
+@pytest.mark.parametrize("query, word", [
+    ("max_points=7", "max_points=7"), ("max_points=20001", "max_points=20001"),
+    ("start_step=9&end_step=3", "start_step=9 is after end_step=3"), ("end_step=a", "end_step='a'"),
+])
+def test_metric_series_bad_arguments(client, demo, query, word):
+    response = client.get(f"/api/runs/{demo.parent}/metrics/loss?{query}")
+    assert response.status_code == 400 and word in response.json()["error"]
+
+
+@pytest.mark.parametrize("url, word", [
+    ("/api/runs/nope", "run 'nope' not found"), ("/runs/nope", "run &#39;nope&#39; not found"),
+    ("/api/experiments/nope", "experiment 'nope' not found"),
+    ("/experiments/nope", "experiment &#39;nope&#39; not found"),
+    ("/api/models/nope", "no registered model 'nope'"), ("/api/compare?runs=nope", "run 'nope'"),
+    ("/api/nothing-here", "no page at /api/nothing-here"), ("/nothing", "no page at /nothing"),
+])
+def test_unknown_things_are_404_naming_them(client, url, word):
+    response = client.get(url)
+    assert response.status_code == 404 and word in response.text
+
+
+def test_unknown_metric_key_is_404_naming_it(client, demo):
+    response = client.get(f"/api/runs/{demo.parent}/metrics/nope")
+    assert response.status_code == 404 and "no metric 'nope'" in response.json()["error"]
+
+
+def test_artifact_previews_by_kind(client, demo):
+    base = f"/api/runs/{demo.parent}/artifacts"
+    text = ok_json(client, f"{base}/notes/readme.txt")["preview"]
+    assert text["kind"] == "text" and text["text"] == "line one\nline two\n"
+    table = ok_json(client, f"{base}/tables/history.csv")["preview"]
+    assert table["header"] == ["epoch", "loss"] and table["rows"][2] == ["2", "0.4"]
+    assert ok_json(client, f"{base}/plots/one.png")["preview"]["kind"] == "image"
+    html = ok_json(client, f"{base}/report.html")["preview"]
+    assert html["kind"] == "html" and html["raw_url"] == f"/files/{demo.parent}/report.html"
+    folder = ok_json(client, f"{base}/plots")["preview"]
+    assert folder["kind"] == "folder" and folder["zip_url"] == f"/zip/{demo.parent}/plots"
+    page = client.get(f"/runs/{demo.parent}/artifacts/report.html").text
+    assert re.search(r'<iframe src="/files/[0-9a-f]+/report.html" sandbox=""', page)
+
+
+@pytest.mark.parametrize("path, media", [
+    ("report.html", "text/html; charset=utf-8"), ("plots/logo.svg", "image/svg+xml"),
+    ("plots/one.png", "image/png"), ("notes/readme.txt", "text/plain; charset=utf-8"),
+])
+def test_raw_artifacts_are_sandboxed_and_not_sniffed(client, demo, path, media):
+    response = client.get(f"/files/{demo.parent}/{path}")
+    assert response.status_code == 200 and response.headers["content-type"] == media
+    assert response.headers["content-security-policy"] == "sandbox"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    download = client.get(f"/files/{demo.parent}/{path}?download=1")
+    assert download.headers["content-disposition"].startswith("attachment;")
+
+
+def test_folders_download_as_zip(client, demo):
+    response = client.get(f"/zip/{demo.parent}/plots")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert sorted(names) == ["logo.svg", "one.png"]
+    everything = zipfile.ZipFile(io.BytesIO(client.get(f"/zip/{demo.parent}").content)).namelist()
+    assert "model/MLmodel" in everything and "report.html" in everything
+
+
+@pytest.mark.parametrize("path", [
+    "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "notes/..%2F..%2Ftrackbridge.db", "notes/%2E/readme.txt",
+    "notes//readme.txt", "%2E%2E", "notes%5C..%5Creport.html", "nope.txt",
+])
+def test_paths_that_leave_the_run_are_404(client, demo, path):
+    for url in (f"/files/{demo.parent}/{path}", f"/api/runs/{demo.parent}/artifacts/{path}",
+                f"/zip/{demo.parent}/{path}"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert b"root:" not in response.content
+
+
+def test_artifacts_of_another_run_are_not_served_through_this_one(client, demo):
+    assert client.get(f"/files/{demo.xss}/report.html").status_code == 404
+
+
+@pytest.mark.parametrize("host, status", [
+    ("127.0.0.1:5005", 200), ("localhost:5005", 200), ("127.0.0.1", 200), ("[::1]:5005", 200),
+    ("evil.example:5005", 403), ("127.0.0.1:9999", 403), ("", 403), ("127.0.0.1.nip.io:5005", 403),
+])
+def test_host_header_must_be_one_the_server_was_started_for(client, host, status):
+    response = client.get("/api/experiments", headers={"host": host})
+    assert response.status_code == status
+    if status == 403:
+        assert "is not one this server was started for" in response.text
+
+
+def test_extra_allowed_hosts(demo):
+    app = create_app(LocalBackend(demo.root), host="0.0.0.0", port=8080, allow_hosts=["box.lan"])
+    with TestClient(app, base_url="http://box.lan:8080") as c:
+        assert c.get("/api/experiments").status_code == 200
+        assert c.get("/api/experiments", headers={"host": "0.0.0.0:8080"}).status_code == 403
+
+
+def test_pages_forbid_inline_script_and_load_only_their_own_files(client, demo):
+    urls = ["/", "/experiments/demo", f"/runs/{demo.parent}", f"/runs/{demo.parent}/artifacts/report.html",
+            f"/compare?runs={demo.parent},{demo.xss}", "/models", "/models/churn"]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'self'" in csp
+        assert response.headers["x-content-type-options"] == "nosniff"
+        for tag in re.findall(r"<script[^>]*>", response.text):
+            assert re.search(r'src="/static/[\w/.-]+\?v=', tag), (url, tag)
+        assert " style=" not in response.text and "<style" not in response.text
+        assert "http://" not in response.text.replace(BASE, "") and "https://" not in response.text
+
+
+def test_user_strings_are_rendered_as_text(client, demo):
+    for url in ("/experiments/demo", f"/runs/{demo.xss}", f"/compare?runs={demo.xss},{demo.parent}"):
+        html = client.get(url).text
+        assert XSS_NAME not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_compare_flags_differences_and_lists_shared_metrics(client, demo):
+    ids = [demo.parent, *demo.children[:2]]
+    data = ok_json(client, f"/api/compare?runs={','.join(ids)}")
+    assert [r["id"] for r in data["runs"]] == ids
+    params = {p["key"]: p for p in data["params"]}
+    assert params["lr"]["values"] == ["0.1", "0.01", "0.1"] and params["lr"]["differs"]
+    assert params["optimizer"]["values"] == ["adam", None, None] and params["optimizer"]["differs"]
+    assert data["shared_metrics"] == ["acc", "loss"]
+    same = ok_json(client, f"/api/compare?run={demo.parent}&run={demo.parent}")
+    assert len(same["runs"]) == 1
+    assert client.get("/api/compare?runs=").status_code == 400
+
+
+def test_models_pages_show_versions_aliases_and_source_runs(client, demo):
+    listing = ok_json(client, "/api/models")
+    assert listing["models"] == [{"name": "churn", "url": "/models/churn", "versions": 1, "latest": 1,
+                                  "aliases": {"prod": 1}, "updated": listing["models"][0]["updated"]}]
+    detail = ok_json(client, "/api/models/churn")
+    [version] = detail["versions"]
+    assert version["aliases"] == ["prod"] and version["run_url"] == f"/runs/{demo.parent}"
+    assert version["source"] == f"runs:/{demo.parent}/model"
+
+
+def test_no_route_changes_data(client, demo):
+    for route in ROUTES:
+        assert set(getattr(route, "methods", None) or {"GET", "HEAD"}) <= {"GET", "HEAD"}, route.path
+    for method in ("post", "put", "patch", "delete"):
+        for url in ("/", f"/api/runs/{demo.parent}", f"/files/{demo.parent}/report.html"):
+            assert getattr(client, method)(url).status_code == 405
+
+
+EXAMPLES = {  # one request per route: a new route without a test fails here
+    "/": "/", "/api/experiments": "/api/experiments", "/experiments/{name:path}": "/experiments/demo",
+    "/api/experiments/{name:path}": "/api/experiments/other", "/runs/{run_id}": "/runs/{parent}",
+    "/api/runs/{run_id}": "/api/runs/{parent}",
+    "/runs/{run_id}/artifacts/{path:path}": "/runs/{parent}/artifacts/notes/readme.txt",
+    "/api/runs/{run_id}/artifacts/{path:path}": "/api/runs/{parent}/artifacts/model/MLmodel",
+    "/api/runs/{run_id}/metrics/{key:path}": "/api/runs/{parent}/metrics/acc",
+    "/files/{run_id}/{path:path}": "/files/{parent}/tables/history.csv", "/zip/{run_id}": "/zip/{parent}",
+    "/zip/{run_id}/{path:path}": "/zip/{parent}/notes", "/compare": "/compare?runs={parent},{xss}",
+    "/api/compare": "/api/compare?runs={parent}", "/models": "/models", "/api/models": "/api/models",
+    "/models/{name:path}": "/models/churn", "/api/models/{name:path}": "/api/models/churn",
+    "/static": "/static/vendor/uPlot.iife.min.js",
+}
+
+
+def test_every_route_answers(client, demo):
+    assert {r.path for r in ROUTES} == set(EXAMPLES)
+    for url in EXAMPLES.values():
+        response = client.get(url.format(parent=demo.parent, xss=demo.xss))
+        assert response.status_code == 200, url

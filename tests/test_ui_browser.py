@@ -1,0 +1,215 @@
+"""What a person sees, in a real headless Chromium (Debian's chromium + chromium-driver via
+Selenium): the runs table, drawn charts, zoom re-fetching, a RUNNING run's chart growing
+while another process logs, an XSS run name shown as text, a sandboxed HTML artifact.
+
+One server (``trackbridge ui``, the real command) and one browser for the whole module.
+Screenshots of every page go to ``.screenshots/`` (or ``$TRACKBRIDGE_SCREENSHOTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ui_support import XSS_NAME, build_demo
+
+from testsupport.browser import canvas_ink, start_chromium
+from testsupport.servers import stop_group
+from trackbridge import registry
+
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("TRACKBRIDGE_SCREENSHOTS", REPO / ".screenshots"))
+TRACKBRIDGE = str(Path(sys.executable).with_name("trackbridge"))
+POINTS = 200_000
+
+
+def wait_for(condition, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui-browser")
+    demo = build_demo(root / "tbruns", points=POINTS)
+    stop = root / "stop-writer"
+    writer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("ui_writer.py")),
+                               str(demo.root), str(stop)], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    live_id = writer.stdout.readline().strip()
+    server = subprocess.Popen([TRACKBRIDGE, "ui", "--store", str(demo.root), "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    driver = None
+    try:
+        line = server.stdout.readline()
+        assert " at http://127.0.0.1:" in line, line
+        url = line.split(" at ")[1].split()[0]
+        driver = start_chromium(root / "profile")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        yield {"demo": demo, "url": url, "driver": driver, "live": live_id, "stop": stop,
+               "writer": writer}
+    finally:
+        stop.touch()
+        if driver is not None:
+            driver.quit()
+        stop_group(server)
+        try:
+            writer.wait(timeout=20)
+        finally:
+            stop_group(writer)
+        registry.close_all()
+
+
+def visit(site, path, shot=None):
+    driver = site["driver"]
+    driver.get(site["url"] + path)
+    wait_for(lambda: driver.execute_script("return document.readyState") == "complete", what=path)
+    return driver
+
+
+def screenshot(site, name):
+    """The whole page (the window grown to its height, then put back)."""
+    driver = site["driver"]
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max(height, 1000), 3000))
+    time.sleep(0.3)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+    driver.set_window_size(1400, 1000)
+
+
+def errors_in_console(driver):
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def charts_drawn(driver, selector="figure.chart"):
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]))"
+        ".every(f => Number(f.dataset.drawn || 0) > 0)", selector)
+
+
+def test_runs_table_lists_the_runs_and_unfolds_children(site):
+    driver = visit(site, "/experiments/demo")
+    names = [a.text for a in driver.find_elements("css selector", "#runs tbody td.name a")]
+    assert sorted(names) == sorted(["live-training", "parent", XSS_NAME])
+    driver.find_element("css selector", f'button.expand[data-parent="{site["demo"].parent}"]').click()
+    wait_for(lambda: len(driver.find_elements("css selector", "#runs tbody tr")) == 6, what="children")
+    rows = [r.text for r in driver.find_elements("css selector", "#runs tbody tr.level-1 td.name")]
+    assert sorted(rows) == ["child-0", "child-1", "child-2"]
+    screenshot(site, "ui-experiment")
+    visit(site, "/")
+    screenshot(site, "ui-home")
+    assert errors_in_console(driver) == []
+
+
+def test_charts_draw_every_metric_of_a_200k_point_run(site):
+    driver = visit(site, f"/runs/{site['demo'].parent}")
+    wait_for(lambda: charts_drawn(driver), what="all charts drawn")
+    for key in ("acc", "loss", "odd"):
+        assert canvas_ink(driver, f'figure.chart[data-key="{key}"] canvas') > 2_000, key
+    note = driver.find_element("css selector", 'figure.chart[data-key="loss"] .chart-note').text
+    assert note.endswith(f"of {POINTS:,} points (every spike kept)") and note.split()[0] != f"{POINTS:,}"
+    odd = driver.find_element("css selector", 'figure.chart[data-key="odd"] .chart-note').text
+    assert odd == "7 points · 1 NaN, 1 +inf, 1 -inf"
+    screenshot(site, "ui-run")
+    assert errors_in_console(driver) == []
+
+
+def test_zooming_refetches_that_range_at_full_resolution(site):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver = visit(site, f"/runs/{site['demo'].parent}")
+    wait_for(lambda: charts_drawn(driver), what="charts")
+    figure = driver.find_element("css selector", 'figure.chart[data-key="loss"]')
+    before = int(figure.get_attribute("data-fetches"))
+    over = figure.find_element("css selector", ".u-over")
+    width = over.size["width"]
+    ActionChains(driver).move_to_element_with_offset(over, -width // 2 + 200, 0).click_and_hold() \
+        .move_by_offset(6, 0).release().perform()  # about 1/100 of the steps
+    wait_for(lambda: figure.get_attribute("data-range"), what="zoomed range")
+    start, end = map(int, figure.get_attribute("data-range").split("-"))
+    assert int(figure.get_attribute("data-fetches")) == before + 1 and 0 < start < end < POINTS
+    note = figure.find_element("css selector", ".chart-note").text
+    assert note.startswith(f"steps {start}–{end} · ")
+    total = int(figure.get_attribute("data-total"))
+    assert total == end - start + 1  # every point of the range, counted by the server
+    screenshot(site, "ui-run-zoomed")
+    over = figure.find_element("css selector", ".u-over")  # the chart was redrawn
+    ActionChains(driver).double_click(over).perform()
+    wait_for(lambda: figure.get_attribute("data-range") == "", what="zoom reset")
+    assert int(figure.get_attribute("data-total")) == POINTS
+
+
+def test_a_running_runs_chart_grows_and_stops_polling_when_it_ends(site):
+    driver = visit(site, f"/runs/{site['live']}")
+    figure = driver.find_element("css selector", 'figure.chart[data-key="live"]')
+    wait_for(lambda: figure.get_attribute("data-drawn"), what="live chart")
+    assert driver.find_element("css selector", "#run-head h1 [data-status]").text == "RUNNING"
+    first = int(figure.get_attribute("data-total"))
+    wait_for(lambda: int(figure.get_attribute("data-total")) > first + 20, timeout=15, what="growth")
+    fetches = int(figure.get_attribute("data-fetches"))
+    assert int(figure.get_attribute("data-drawn")) > 1 and fetches > 1
+    screenshot(site, "ui-run-live")
+    site["stop"].touch()
+    site["writer"].wait(timeout=20)
+    wait_for(lambda: driver.find_element("css selector", "#run-head h1 [data-status]").text
+             == "FINISHED", timeout=15, what="FINISHED")
+    wait_for(lambda: figure.get_attribute("data-live") == "0", what="polling stopped")
+    settled = int(figure.get_attribute("data-fetches"))
+    time.sleep(4.5)  # two poll intervals
+    assert int(figure.get_attribute("data-fetches")) == settled
+
+
+def test_a_run_named_like_markup_is_shown_as_text_and_runs_nothing(site):
+    from selenium.common.exceptions import NoAlertPresentException
+
+    for path in ("/experiments/demo", f"/runs/{site['demo'].xss}",
+                 f"/compare?runs={site['demo'].xss},{site['demo'].parent}"):
+        driver = visit(site, path)
+        time.sleep(0.5)
+        with pytest.raises(NoAlertPresentException):
+            driver.switch_to.alert.text  # noqa: B018 (alert(1) would have opened one)
+        assert driver.execute_script('return document.querySelectorAll("img[src=x]").length') == 0
+        assert XSS_NAME in driver.find_element("tag name", "main").text
+
+
+def test_an_html_artifact_cannot_reach_the_page(site):
+    driver = visit(site, f"/runs/{site['demo'].parent}/artifacts/report.html")
+    frame = driver.find_element("css selector", "iframe#html-preview")
+    assert frame.get_attribute("sandbox") == ""
+    time.sleep(1)
+    assert driver.title == "report.html · parent · trackbridge"
+    assert driver.execute_script("return window.__pwned === undefined")
+    driver.switch_to.frame(frame)
+    try:
+        assert driver.find_element("id", "msg").text == "static text"  # its script never ran
+    finally:
+        driver.switch_to.default_content()
+    screenshot(site, "ui-artifact")
+    visit(site, f"/runs/{site['demo'].parent}/artifacts/tables/history.csv")
+    cells = [td.text for td in driver.find_elements("css selector", "#preview tbody tr:first-child td")]
+    assert cells == ["0", "1.5"]
+
+
+def test_compare_overlays_runs_and_plots_params_against_metrics(site):
+    demo = site["demo"]
+    driver = visit(site, f"/compare?runs={demo.parent},{','.join(demo.children)}")
+    wait_for(lambda: charts_drawn(driver), what="compare charts")
+    assert canvas_ink(driver, 'figure.chart[data-key="loss"] canvas') > 2_000
+    assert canvas_ink(driver, "canvas#scatter") > 500 and canvas_ink(driver, "canvas#parallel") > 500
+    legend = driver.find_elements("css selector", 'figure.chart[data-key="loss"] .u-legend .u-label')
+    assert [e.text for e in legend][1:] == ["parent", "child-0", "child-1", "child-2"]
+    screenshot(site, "ui-compare")
+    visit(site, "/models/churn")
+    assert "prod" in driver.find_element("id", "versions").text
+    screenshot(site, "ui-model")
+    assert errors_in_console(driver) == []
