@@ -21,10 +21,13 @@ def _median_per_call_ns(log, n_calls: int, rounds: int) -> float:
     return statistics.median(samples)
 
 
-def trackbridge_hot(root: str) -> dict:
+def trackbridge_hot(root: str, system_metrics: bool = False, interval: float = 10.0) -> dict:
+    """``system_metrics``: with the sampler thread on, sampling every ``interval`` seconds
+    (10: the default; 0.1: 100 times as often), to show what it costs the hot path."""
     import trackbridge as tb
 
-    with tb.start_run(config={"local": {"path": root}}) as run:
+    config = {"local": {"path": root}, "system_metrics_interval": interval}
+    with tb.start_run(config=config, log_system_metrics=system_metrics) as run:
         _median_per_call_ns(run.log_metric, 1000, 1)  # warm up
         per_call = _median_per_call_ns(run.log_metric, 20_000, 25)
     return {"per_call_us": per_call / 1000}
@@ -113,7 +116,8 @@ if __name__ == "__main__":
     name, *args = sys.argv[1:]
     with tempfile.TemporaryDirectory() as root:
         if name == "trackbridge_hot":
-            result = trackbridge_hot(root)
+            result = trackbridge_hot(root, system_metrics=args[:1] == ["system_metrics"],
+                                     interval=float(args[1]) if len(args) > 1 else 10.0)
         elif name == "mlflow_hot":
             result = mlflow_hot(root, asynchronous=args[0] == "async")
         elif name == "trackbridge_sustained":

@@ -39,6 +39,7 @@ def test_open_run_is_flushed_and_ended_at_exit(tmp_path, ending, status, code):
 def test_import_is_light():
     code = ("import sys, trackbridge; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'pluggy', 'sqlite3', 'databricks', 'azure', 'mlflow', 'numpy', 'rich', 'click'}))")
+            "{'pluggy', 'sqlite3', 'databricks', 'azure', 'mlflow', 'numpy', 'rich', 'click', 'sklearn', "
+            "'xgboost', 'lightgbm', 'matplotlib', 'psutil', 'pynvml', 'pandas', 'PIL'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -20,10 +20,14 @@ from .fluent import (
     log_artifact,
     log_artifacts,
     log_dict,
+    log_figure,
+    log_image,
+    log_input,
     log_metric,
     log_metrics,
     log_param,
     log_params,
+    log_table,
     log_text,
     set_tag,
     set_tags,
@@ -40,6 +44,9 @@ from .run import ActiveRun
 from .version import __version__
 
 _MODEL_CALLS = ("load_model", "register_model", "set_model_alias", "list_model_versions")
+#: submodules imported on first use: ``tb.data``, ``tb.sklearn.autolog()``, ...
+_LAZY_MODULES = {"data": ".data", "sklearn": ".autologging.sklearn",
+                 "xgboost": ".autologging.xgboost", "lightgbm": ".autologging.lightgbm"}
 
 
 def __getattr__(name: str):  # ``tb.hookimpl`` without importing pluggy at ``import trackbridge``
@@ -51,15 +58,24 @@ def __getattr__(name: str):  # ``tb.hookimpl`` without importing pluggy at ``imp
         from .models import api
 
         return getattr(api, name)
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(_LAZY_MODULES[name], __name__)
+    if name == "autolog":
+        from .autologging import autolog
+
+        return autolog
     raise AttributeError(f"module 'trackbridge' has no attribute {name!r}")
 
 
 __all__ = [
     "ActiveRun", "ArtifactEntry", "ConfigError", "Experiment", "Limits", "Metric",
     "ParamConflictError", "Run", "RunNotFoundError", "TrackbridgeError", "ValidationError",
-    "__version__", "active_run", "download_artifacts", "end_run", "flush", "get_metric_history",
-    "get_run", "hookimpl", "list_artifacts", "list_model_versions", "load_model", "log_artifact",
-    "log_artifacts", "log_dict", "log_metric", "log_metrics", "log_param", "log_params",
-    "log_text", "register_model", "search_runs", "set_model_alias", "set_tag", "set_tags",
-    "start_run",
+    "__version__", "active_run", "autolog", "data", "download_artifacts", "end_run", "flush",
+    "get_metric_history", "get_run", "hookimpl", "lightgbm", "list_artifacts", "list_model_versions",
+    "load_model", "log_artifact", "log_artifacts", "log_dict", "log_figure", "log_image",
+    "log_input", "log_metric", "log_metrics", "log_param", "log_params", "log_table", "log_text",
+    "register_model", "search_runs", "set_model_alias", "set_tag", "set_tags", "sklearn",
+    "start_run", "xgboost",
 ]

@@ -15,6 +15,11 @@ Contract every implementation keeps (``trackbridge.testing.BackendContract`` che
   artifacts :class:`~trackbridge.errors.ArtifactNotFoundError`.
 * Errors raised are :class:`~trackbridge.errors.TrackbridgeError` subclasses whose message
   names the operation, the run or experiment, and the backend, and holds no secret.
+
+Optional methods have a default: :meth:`Backend.upload_artifacts` (one by one),
+:meth:`Backend.log_inputs` (raises :class:`~trackbridge.errors.UnsupportedOperationError`:
+sync then skips a run's dataset inputs for this destination) and :meth:`Backend.get_inputs`
+(none). :func:`has` tells whether a backend overrides one.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .entities import ArtifactEntry, Experiment, Limits, Metric, Param, Run, RunTag
+from .entities import ArtifactEntry, DatasetInput, Experiment, Limits, Metric, Param, Run, RunTag
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -122,6 +127,21 @@ class Backend(ABC):
     def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
         """Set the run's status (and end time when it ends)."""
 
+    def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
+        """Optional: record dataset inputs of the run (MLflow's ``runs/log-inputs``).
+
+        An input whose (name, digest, context) the run already has is not added twice, so a
+        retry is safe. The default raises :class:`~trackbridge.errors.UnsupportedOperationError`.
+        """
+        from .errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError(
+            f"the {self.describe()} has no dataset inputs (MLflow's log-inputs)")
+
+    def get_inputs(self, run_id: str) -> list[DatasetInput]:
+        """Optional: the run's dataset inputs, in logged order (the default: none)."""
+        return []
+
     # -- read side -------------------------------------------------------------------
     @abstractmethod
     def get_experiment(self, name: str) -> Experiment | None:
@@ -179,3 +199,8 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Release connections. The instance is not used afterwards."""
+
+
+def has(backend: Backend, method: str) -> bool:
+    """True when ``backend`` implements the optional ``method`` (overrides the default)."""
+    return getattr(type(backend), method, None) is not getattr(Backend, method)

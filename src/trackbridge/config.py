@@ -25,11 +25,15 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKEND = "local"
 DEFAULT_EXPERIMENT = "Default"
-TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout", "max_in_flight"})
+TOP_LEVEL_KEYS = frozenset({"backend", "experiment", "sync_timeout", "max_in_flight",
+                            "system_metrics", "system_metrics_interval"})
 DEFAULT_SYNC_TIMEOUT = 30.0
 #: metric batches of one run that sync keeps in flight at once, by default and at most
 DEFAULT_MAX_IN_FLIGHT = 4
 MAX_IN_FLIGHT_RANGE = (1, 64)
+DEFAULT_SYSTEM_METRICS_INTERVAL = 10.0
+#: seconds between two samples of system metrics: the range accepted in config
+SYSTEM_METRICS_INTERVAL_RANGE = (0.1, 86400.0)
 #: Keys of ``[local]`` the core owns (the local store is also the journal of every run).
 LOCAL_KEYS = {"path": "tbruns", "flush_interval": 1.0, "buffer_size": 100_000}
 #: Ranges of the core's numeric settings (checked when a config is resolved).
@@ -54,6 +58,9 @@ class Config(NamedTuple):
     sync_timeout: float = DEFAULT_SYNC_TIMEOUT
     #: metric batches of one run sync sends at once to this config's backend
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    #: sample system metrics in every run (``system_metrics = true``), and how often
+    system_metrics: bool = False
+    system_metrics_interval: float = DEFAULT_SYSTEM_METRICS_INTERVAL
 
     def section(self, name: str) -> dict[str, Any]:
         """The ``[name]`` table with ``${VAR}`` interpolated (only interpolated when asked)."""
@@ -75,13 +82,16 @@ class Config(NamedTuple):
                     for name, table in self.sections.items()}
         return (f"Config(backend={self.backend!r}, experiment={self.experiment!r}, "
                 f"sections={sections!r}, source={self.source!r}, sync_timeout={self.sync_timeout!r}, "
-                f"max_in_flight={self.max_in_flight!r})")
+                f"max_in_flight={self.max_in_flight!r}, system_metrics={self.system_metrics!r}, "
+                f"system_metrics_interval={self.system_metrics_interval!r})")
 
     def redacted(self) -> dict[str, Any]:
         """The config as a dict, secrets masked (see :func:`_shown`)."""
         out: dict[str, Any] = {"backend": self.backend, "experiment": self.experiment,
                                "sync_timeout": self.sync_timeout,
-                               "max_in_flight": self.max_in_flight}
+                               "max_in_flight": self.max_in_flight,
+                               "system_metrics": self.system_metrics,
+                               "system_metrics_interval": self.system_metrics_interval}
         for name, table in self.sections.items():
             out[name] = {k: _shown(k, v) for k, v in table.items()}
         out["local"] = {**LOCAL_KEYS, **out.get("local", {})}
@@ -200,8 +210,25 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> Config:
         low=low, high=high, integer=True)
     if "local" in sections:
         sections["local"] = _check_local(sections["local"], source)
+    system_metrics, interval = _system_metrics_settings(top, source)
     return Config(backend=backend, experiment=experiment, sections=sections, source=source,
-                  sync_timeout=timeout, max_in_flight=in_flight)
+                  sync_timeout=timeout, max_in_flight=in_flight, system_metrics=system_metrics,
+                  system_metrics_interval=interval)
+
+
+def _system_metrics_settings(top: Mapping[str, Any], source: str) -> tuple[bool, float]:
+    enabled = _interpolate(top.get("system_metrics", False), "system_metrics")
+    if isinstance(enabled, str) and enabled.lower() in ("true", "false"):  # from ${VAR}
+        enabled = enabled.lower() == "true"
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"config key system_metrics in {source} must be true or false, "
+                          f"got {enabled!r}")
+    low, high = SYSTEM_METRICS_INTERVAL_RANGE
+    interval = check_number(
+        f"system_metrics_interval in {source} (seconds)",
+        _interpolate(top.get("system_metrics_interval", DEFAULT_SYSTEM_METRICS_INTERVAL),
+                     "system_metrics_interval"), low=low, high=high)
+    return enabled, interval
 
 
 def _discover() -> Config:

@@ -19,6 +19,8 @@ TAG_USER = "mlflow.user"
 TAG_SOURCE_NAME = "mlflow.source.name"
 TAG_SOURCE_TYPE = "mlflow.source.type"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
+#: The tag of a dataset input saying what it was used for (``training``, ``eval``, ...).
+TAG_DATASET_CONTEXT = "mlflow.data.context"
 
 
 class Metric(NamedTuple):
@@ -69,6 +71,36 @@ class Run(NamedTuple):
     tags: dict[str, str]
     artifact_uri: str | None = None
     parent_run_id: str | None = None
+
+
+class Dataset(NamedTuple):
+    """A dataset as MLflow records it: ``source``, ``schema`` and ``profile`` are JSON strings.
+
+    ``digest`` identifies the content (two datasets with the same name and digest are the
+    same data); ``source_type`` says what ``source`` describes (``code``, ``local``, ``http``)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+
+class DatasetInput(NamedTuple):
+    """A dataset a run used, with its tags (``mlflow.data.context`` among them)."""
+
+    dataset: Dataset
+    tags: dict[str, str]
+
+    @property
+    def context(self) -> str | None:
+        return self.tags.get(TAG_DATASET_CONTEXT)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What makes an input unique within a run: name, digest, context."""
+        return self.dataset.name, self.dataset.digest, self.context or ""
 
 
 class ArtifactEntry(NamedTuple):

@@ -61,6 +61,10 @@ class BackendError(TrackbridgeError):
     """The backend failed to do what was asked; the message says what, where and why."""
 
 
+class UnsupportedOperationError(BackendError):
+    """The backend does not have this optional operation (e.g. dataset inputs)."""
+
+
 class StoreError(BackendError):
     """The local store could not be opened or written."""
 

@@ -31,6 +31,7 @@ ConfigArg = str | os.PathLike[str] | Mapping[str, Any] | Config | None
 _stack: list[ActiveRun] = []  # runs started and not ended, innermost last
 _stack_lock = threading.Lock()
 _uncaught: list[type[BaseException]] = []
+_samplers: dict[str, Any] = {}  # run id -> its system metrics sampler
 
 _ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucky",
                "merry", "nimble", "proud", "quick", "silent", "sunny", "tidy", "vivid", "witty")
@@ -62,6 +63,7 @@ def start_run(
     run_id: str | None = None,
     parent_run_id: str | None = None,
     nested: bool = False,
+    log_system_metrics: bool | None = None,
 ) -> ActiveRun:
     """Start (or with ``run_id``, resume) a run and make it the active run.
 
@@ -72,11 +74,16 @@ def start_run(
     the first top-level ``start_run()`` without ``run_id`` resumes that run instead of creating
     one, and removes the variable from the environment (as MLflow does with ``MLFLOW_RUN_ID``):
     later top-level runs, and processes started afterwards, make new runs.
+    ``log_system_metrics`` samples CPU/memory/disk/network/GPU metrics while the run lives
+    (None: ``TRACKBRIDGE_SYSTEM_METRICS``, else the config's ``system_metrics``).
     """
+    from . import system_metrics
     from .registry import open_backend, open_journal  # loads plugins: deferred for a fast import
     from .sinks import sink_for  # imports sqlite3: deferred likewise
 
     cfg = load_config(config)
+    # bad settings (or psutil missing) fail here, before a run exists
+    sample = system_metrics.wanted_and_available(log_system_metrics, cfg)
     target = open_backend(cfg)  # where the run must end up
     store = target if target.is_local else open_journal(cfg)  # where it is journalled first
     with _stack_lock:
@@ -124,8 +131,11 @@ def start_run(
     logged = store.count_points(info.id) if run_id and limits.max_metric_points_per_run else 0
     run = ActiveRun(info, store, writer, on_end=_forget, limits=limits, where=where, mirror=mirror,
                     points_logged=logged)
+    run.config = cfg
     if run_id is not None and tags:
         run.set_tags(tags)
+    if sample:
+        _samplers[run.id] = system_metrics.start(run, cfg.system_metrics_interval)
     with _stack_lock:
         _stack.append(run)
     _install_exit_hooks()
@@ -147,6 +157,9 @@ def _start_mirror(cfg: Config, store: Any, target: Any, run_id: str) -> Any:
 
 
 def _forget(run: ActiveRun) -> None:
+    sampler = _samplers.pop(run.id, None)
+    if sampler is not None:
+        sampler.stop()
     with _stack_lock:
         if run in _stack:
             _stack.remove(run)
@@ -209,6 +222,24 @@ def log_text(text: str, artifact_file: str) -> None:
 
 def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> None:
     _require_active().log_dict(dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    _require_active().log_figure(figure, artifact_file)
+
+
+def log_image(image: Any, artifact_file: str | None = None, *, key: str | None = None,
+              step: int | None = None, timestamp: int | None = None) -> None:
+    _require_active().log_image(image, artifact_file, key=key, step=step, timestamp=timestamp)
+
+
+def log_table(data: Any, artifact_file: str) -> None:
+    _require_active().log_table(data, artifact_file)
+
+
+def log_input(dataset: Any, context: str | None = "training",
+              tags: Mapping[str, Any] | None = None) -> None:
+    _require_active().log_input(dataset, context, tags)
 
 
 def flush() -> None:

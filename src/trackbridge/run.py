@@ -7,7 +7,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .backend import Backend
 from .entities import FAILED, FINISHED, KILLED, RUN_STATUSES, RUNNING, Limits, Param, Run, RunTag
@@ -23,9 +23,6 @@ from .validation import (
     check_value,
 )
 from .writer import RunWriter
-
-if TYPE_CHECKING:
-    pass
 
 _time = time.time
 _time_ns = time.time_ns
@@ -62,6 +59,8 @@ class ActiveRun:
         self.artifact_uri: str | None = info.artifact_uri
         self.status: str = RUNNING
         self.backend = backend
+        #: the resolved Config the run was started with (set by ``start_run``)
+        self.config: Any = None
         self._writer = writer
         self._limits = limits or backend.limits
         self._where = where or backend.describe()
@@ -297,6 +296,10 @@ class ActiveRun:
         self._log_bytes(data, artifact_file)
 
     def _log_bytes(self, data: bytes, artifact_file: str) -> None:
+        self._write_artifact(artifact_file, lambda path: path.write_bytes(data))
+
+    def _write_artifact(self, artifact_file: str, write: Callable[[Any], Any]) -> None:
+        """``write(path)`` into a temp file named like ``artifact_file``, then store it there."""
         self._raise_state()
         target = check_artifact_path(artifact_file, "artifact file")
         if not target:
@@ -306,8 +309,36 @@ class ActiveRun:
 
         with tempfile.TemporaryDirectory(prefix="trackbridge-") as tmp:
             path = Path(tmp) / target.rsplit("/", 1)[-1]
-            path.write_bytes(data)
+            write(path)
             self.backend.upload_artifact(self.id, path, target)
+
+    # -- figures, images, tables, datasets (trackbridge.media, trackbridge.data) ------------
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        """Store a matplotlib or plotly figure; the format follows the extension."""
+        from .media import log_figure
+
+        log_figure(self, figure, artifact_file)
+
+    def log_image(self, image: Any, artifact_file: str | None = None, *, key: str | None = None,
+                  step: int | None = None, timestamp: int | None = None) -> None:
+        """Store a numpy/PIL image as ``artifact_file``, or as ``step`` of the series ``key``."""
+        from .media import log_image
+
+        log_image(self, image, artifact_file, key=key, step=step, timestamp=timestamp)
+
+    def log_table(self, data: Any, artifact_file: str) -> None:
+        """Store a dict of columns or a DataFrame as MLflow table JSON (appends to an existing one)."""
+        from .media import log_table
+
+        log_table(self, data, artifact_file)
+
+    def log_input(self, dataset: Any, context: str | None = "training",
+                  tags: Mapping[str, Any] | None = None) -> None:
+        """Record a dataset the run used (``tb.data.from_pandas(df)``, a DataFrame, an array, a path)."""
+        from .data import to_input
+
+        self._raise_state()
+        self.backend.log_inputs(self.id, [to_input(dataset, context, tags)])
 
     # -- models ---------------------------------------------------------------------------
     def log_model(self, model: Any, name: str = "model", input_example: Any = None,

@@ -159,6 +159,7 @@ def test_submit_uploads_the_project_and_bootstrap_and_sends_the_exact_job(rsps, 
     # the job authenticates as the cluster: no host, no token in what it is given
     assert config == {"backend": "databricks", "experiment": "/Shared/wire", "sync_timeout": 30.0,
                       "max_in_flight": 4,
+                      "system_metrics": False, "system_metrics_interval": 10.0,
                       "databricks": {"retry_timeout_seconds": 5, "max_requests_per_second": 0},
                       "local": {"flush_interval": 0.05, "path": "${TRACKBRIDGE_JOB_DIR}/tbruns"}}
     assert TOKEN not in json.dumps(sent)

@@ -78,7 +78,8 @@ def show_config(as_json: bool, config) -> None:
         print_json(data)
         return
     click.echo(f"# resolved from: {data.pop('source')}")
-    for key in ("backend", "experiment", "sync_timeout", "max_in_flight"):
+    for key in ("backend", "experiment", "sync_timeout", "max_in_flight", "system_metrics",
+                "system_metrics_interval"):
         click.echo(f"{key} = {data.pop(key)!r}".replace("None", "(not set)"))
     for name, table in data.items():
         click.echo(f"[{name}]")

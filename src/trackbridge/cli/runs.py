@@ -8,7 +8,7 @@ import click
 
 from .. import reading
 from ..backend import Backend
-from ..entities import RUN_STATUSES, Run
+from ..entities import RUN_STATUSES, DatasetInput, Run
 from . import cli
 from .output import (
     config_option,
@@ -33,6 +33,10 @@ def run_dict(run: Run) -> dict[str, Any]:
         "end_time": run.end_time, "parent_run_id": run.parent_run_id, "params": run.params,
         "metrics": run.metrics, "tags": run.tags, "artifact_uri": run.artifact_uri,
     }
+
+
+def input_dict(item: DatasetInput) -> dict[str, Any]:
+    return {**item.dataset._asdict(), "context": item.context, "tags": item.tags}
 
 
 def _all_artifacts(backend: Backend, run_id: str) -> list[dict[str, Any]]:
@@ -75,9 +79,11 @@ def show_run(run_id: str, as_json: bool, config) -> None:
     from ..registry import open_backend
 
     run = reading.get_run(run_id, config)
-    artifacts = _all_artifacts(open_backend(config), run.id)  # run.id: as the backend knows it
+    backend = open_backend(config)
+    artifacts = _all_artifacts(backend, run.id)  # run.id: as the backend knows it
+    inputs = [input_dict(i) for i in backend.get_inputs(run.id)]
     if as_json:
-        print_json({**run_dict(run), "artifacts": artifacts})
+        print_json({**run_dict(run), "artifacts": artifacts, "inputs": inputs})
         return
     click.echo(f"Run {run.id}  ({run.name})")
     click.echo(f"  experiment  {run.experiment}")
@@ -93,6 +99,10 @@ def show_run(run_id: str, as_json: bool, config) -> None:
                 [(k, fmt_number(v)) for k, v in sorted(run.metrics.items())])
     print_table("Tags", ["key", "value"], sorted(run.tags.items()))
     print_table("Artifacts", ["path", "bytes"], [(a["path"], a["size"]) for a in artifacts])
+    if inputs:
+        print_table("Dataset inputs", ["name", "digest", "context", "source", "profile"],
+                    [(i["name"], i["digest"], i["context"] or "", i["source_type"],
+                      i["profile"] or "") for i in inputs])
 
 
 @runs.command("compare")

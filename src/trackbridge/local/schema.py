@@ -137,6 +137,27 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source_run_id, destination)
     ) WITHOUT ROWID;
     """,
+    # 6: dataset inputs of runs (MLflow's log-inputs) and what sync acknowledged of them
+    """
+    CREATE TABLE run_inputs (
+        input_id INTEGER PRIMARY KEY,
+        run_pk INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        context TEXT NOT NULL,
+        source_type TEXT NOT NULL,
+        source TEXT NOT NULL,
+        schema TEXT,
+        profile TEXT,
+        tags TEXT NOT NULL,
+        UNIQUE (run_pk, name, digest, context)
+    );
+    CREATE TABLE sync_inputs (
+        source_run_id TEXT NOT NULL, destination TEXT NOT NULL, name TEXT NOT NULL,
+        digest TEXT NOT NULL, context TEXT NOT NULL,
+        PRIMARY KEY (source_run_id, destination, name, digest, context)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -41,6 +41,7 @@ from ..filtering import compile_filter
 from ..metric_arrays import MetricArrays
 from .artifacts import BlobStore
 from .columns import Chunk, decode, decode_all, decode_key_arrays, encode
+from .inputs import DatasetInputs
 from .liveness import HOST, Locks, pid_alive, process_start_marker
 from .run_details import RunDetails, details_of
 from .schema import migrate
@@ -66,7 +67,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LocalBackend(Backend):
+class LocalBackend(DatasetInputs, Backend):
     """The embedded default backend. ``path`` is the store's root directory."""
 
     name: ClassVar[str] = "local"

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
 from ..backend import Backend
-from ..entities import TAG_USER, Experiment, Metric, Param, Run, RunTag
+from ..entities import TAG_USER, DatasetInput, Experiment, Metric, Param, Run, RunTag
 from .tracking import TrackingApi
 
 
@@ -58,3 +58,9 @@ class RestBackend(Backend):
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         return self.api.metric_history(run_id, key)
+
+    def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
+        self.api.log_inputs(run_id, inputs)
+
+    def get_inputs(self, run_id: str) -> list[DatasetInput]:
+        return self.api.get_inputs(run_id)

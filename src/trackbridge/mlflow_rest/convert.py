@@ -6,7 +6,17 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..entities import TAG_PARENT_RUN_ID, TAG_RUN_NAME, Experiment, Metric, Param, Run, RunTag
+from ..entities import (
+    TAG_PARENT_RUN_ID,
+    TAG_RUN_NAME,
+    Dataset,
+    DatasetInput,
+    Experiment,
+    Metric,
+    Param,
+    Run,
+    RunTag,
+)
 
 
 def wire_float(value: float) -> float | str:
@@ -100,3 +110,18 @@ def run_from_json(d: Mapping[str, Any], experiment_name: str) -> Run:
         artifact_uri=info.get("artifact_uri"),
         parent_run_id=tags.get(TAG_PARENT_RUN_ID),
     )
+
+
+def inputs_json(run_id: str, inputs: Sequence[DatasetInput]) -> dict[str, Any]:
+    """The body of ``runs/log-inputs`` (fields that are None are left out)."""
+    return {"run_id": run_id, "datasets": [
+        {"tags": [{"key": k, "value": v} for k, v in i.tags.items()],
+         "dataset": {k: v for k, v in i.dataset._asdict().items() if v is not None}}
+        for i in inputs]}
+
+
+def inputs_from_json(run: Mapping[str, Any]) -> list[DatasetInput]:
+    """The dataset inputs of a ``runs/get`` answer's ``run`` (or of MLflow's stores)."""
+    found = (run.get("inputs") or {}).get("dataset_inputs") or []
+    return [DatasetInput(Dataset(**{f: d["dataset"].get(f) for f in Dataset._fields}),
+                         {t["key"]: t["value"] for t in d.get("tags") or []}) for d in found]

@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from ..entities import Experiment, Metric, Param, Run, RunTag
+from ..entities import DatasetInput, Experiment, Metric, Param, Run, RunTag
 from ..errors import BackendError, NotFoundError, RunNotFoundError, ValidationError
 from .convert import (
     batch_json,
     create_run_json,
     experiment_from_json,
+    inputs_from_json,
+    inputs_json,
     metric_from_json,
     run_from_json,
 )
@@ -178,6 +180,18 @@ class TrackingApi:
                 f"{len(tags)} tag(s) to run {run_id}")
         self.send("POST", f"{API}/runs/log-batch", what=what, safe=not metrics,
                   body=batch_json(run_id, metrics, params, tags), not_found=RunNotFoundError)
+
+    # -- dataset inputs ---------------------------------------------------------------------
+    def log_inputs(self, run_id: str, inputs: Sequence[DatasetInput]) -> None:
+        """``runs/log-inputs``: the service adds a dataset to a run once, so a resend is safe."""
+        self.send("POST", f"{API}/runs/log-inputs", safe=True, body=inputs_json(run_id, inputs),
+                  what=f"log {len(inputs)} dataset input(s) to run {run_id}",
+                  not_found=RunNotFoundError)
+
+    def get_inputs(self, run_id: str) -> list[DatasetInput]:
+        answer = self.send("GET", f"{API}/runs/get", what=f"get the dataset inputs of run {run_id}",
+                           safe=True, query={"run_id": run_id}, not_found=RunNotFoundError)
+        return inputs_from_json(answer.get("run", {}))
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of ``key``, ordered by step then timestamp (stable: ties keep the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ class LoadedModel:
     """
 
     def __init__(self, model: Any, mlmodel: Mapping[str, Any], flavor: str,
-                 input_example: Any = None) -> None:
+                 input_example: Any = None, predict_fn: Callable[[Any], Any] | None = None
+                 ) -> None:
         self.raw_model = model
+        self._predict = predict_fn or model.predict
         self.metadata: dict[str, Any] = dict(mlmodel)
         self.flavor = flavor
         self.input_example = input_example
@@ -46,12 +48,12 @@ class LoadedModel:
         data = enforce_schema(data, self.input_schema)
         if params:
             if self._takes_params:
-                return self.raw_model.predict(data, params=dict(params))
+                return self._predict(data, params=dict(params))
             import warnings
 
             warnings.warn(f"the model's predict takes no params; ignoring {sorted(params)}",
                           UserWarning, stacklevel=2)
-        return self.raw_model.predict(data)
+        return self._predict(data)
 
     def __repr__(self) -> str:
         return f"<LoadedModel flavor={self.flavor} model={type(self.raw_model).__qualname__} " \
@@ -85,4 +87,5 @@ def load_model_dir(path: str | os.PathLike[str], *, allow_pickle: bool = False,
     info = mlmodel.get("saved_input_example_info")
     if isinstance(info, Mapping) and (root / info.get("artifact_path", "")).is_file():
         example = read_example((root / info["artifact_path"]).read_text(), info)
-    return LoadedModel(model, mlmodel, flavor.name, example)
+    return LoadedModel(model, mlmodel, flavor.name, example,
+                       predict_fn=lambda data: flavor.predict(model, data))

@@ -8,9 +8,13 @@ from ..hookspecs import hookimpl
 
 @hookimpl
 def trackbridge_register_flavors(register):
+    from .flavors.lightgbm import LightGBMFlavor
     from .flavors.pyfunc import PythonFunctionFlavor
     from .flavors.sklearn import SklearnFlavor
+    from .flavors.xgboost import XGBoostFlavor
 
+    register(XGBoostFlavor)
+    register(LightGBMFlavor)
     register(SklearnFlavor)
     register(PythonFunctionFlavor)
 

@@ -76,9 +76,9 @@ def _requirements(given: Sequence[str] | str | os.PathLike[str] | None) -> list[
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
-def _output_of(model: Any, example: Any) -> Any:
+def _output_of(flavor: Flavor, model: Any, example: Any) -> Any:
     try:
-        return model.predict(example)
+        return flavor.predict(model, example)
     except Exception:  # the example may be partial: no output schema then
         return None
 
@@ -110,7 +110,7 @@ def save_model(
         (target / signatures.EXAMPLE_FILE).write_text(body)
         (target / signatures.SERVING_EXAMPLE_FILE).write_text(serving)
         if sig is None:
-            sig = signatures.infer_signature(input_example, _output_of(model, input_example))
+            sig = signatures.infer_signature(input_example, _output_of(chosen, model, input_example))
 
     own_table = saved.config if saved.config is not None else saved.pyfunc
     if extra_files:

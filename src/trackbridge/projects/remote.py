@@ -95,7 +95,9 @@ class RemoteTarget(Target):
         local = {k: v for k, v in t.sections.get("local", {}).items() if k != "path"}
         job = Config(backend=t.backend, experiment=experiment,
                      sections={t.backend: table, "local": local},
-                     source=f"trackbridge run --on {self.name}", sync_timeout=t.sync_timeout)
+                     source=f"trackbridge run --on {self.name}", sync_timeout=t.sync_timeout,
+                     system_metrics=t.system_metrics,
+                     system_metrics_interval=t.system_metrics_interval)
         return config_text(job, local_path="${TRACKBRIDGE_JOB_DIR}/tbruns")
 
     def read_logs(self, submission: Submission) -> dict[str, bytes]:

@@ -22,9 +22,11 @@ Per run, one *pass* brings the destination up to date with the source:
    compared with the
    remote run; both are idempotent to resend. Then the cursor jumps to the end and the
    doubt is cleared. Retrying can therefore never duplicate a point nor skip one.
-4. **Artifacts**: files whose (path, sha256) the ledger does not hold are uploaded (streamed,
+4. **Dataset inputs** the ledger does not hold go in ``log_inputs`` calls (idempotent on the
+   destination), where the destination has them (:func:`~trackbridge.backend.has`).
+5. **Artifacts**: files whose (path, sha256) the ledger does not hold are uploaded (streamed,
    overwriting); a changed file at the same path is uploaded again.
-5. **Status**: once the source run has ended, its status and end time are pushed.
+6. **Status**: once the source run has ended, its status and end time are pushed.
 
 A second pass with nothing new sends no write request.
 """
@@ -40,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..backend import Backend
+from ..backend import Backend, has
 from ..batching import pack
 from ..config import DEFAULT_MAX_IN_FLIGHT
 from ..entities import RUNNING, TAG_PARENT_RUN_ID, Metric, Param, Run, RunTag
@@ -61,6 +63,8 @@ from .sources import Source
 SOURCE_RUN_TAG = "trackbridge.source_run_id"
 #: Files handed to one ``upload_artifacts`` call (acknowledged together once it returns).
 ARTIFACTS_PER_CALL = 100
+#: Dataset inputs sent in one ``log_inputs`` call.
+INPUTS_PER_CALL = 100
 #: Errors that say the request was refused as a whole and would be refused again.
 PERMANENT = (ValidationError, ParamConflictError, NotFoundError, ConfigError)
 
@@ -78,6 +82,7 @@ class RunReport:
     tags: int = 0
     artifacts: int = 0
     artifact_bytes: int = 0
+    inputs: int = 0
     write_requests: int = 0
     status: str | None = None
     status_pushed: bool = False
@@ -175,6 +180,7 @@ class SyncEngine:
             return report
         report.remote_run_id = entry.remote_run_id
         self._retrying(report, lambda: self._send_data(run, entry, report))
+        self._retrying(report, lambda: self._send_inputs(run, entry, report))
         self._retrying(report, lambda: self._send_artifacts(run, entry, report))
         self._retrying(report, lambda: self._send_status(run, entry, report))
         return report
@@ -190,6 +196,7 @@ class SyncEngine:
         report.remote_run_id = entry.remote_run_id
         as_recorded = replace(entry, in_doubt=False)
         self._send_data(run, as_recorded, report)
+        self._send_inputs(run, as_recorded, report)
         self._send_artifacts(run, as_recorded, report)
         self._send_status(run, as_recorded, report)
         return report
@@ -349,6 +356,21 @@ class SyncEngine:
             remote = set(map(_identity, self.dest.get_metric_history(entry.remote_run_id, key)))
             missing.extend(p for p in everything if p.key == key and _identity(p) not in remote)
         return missing, end
+
+    # -- dataset inputs -------------------------------------------------------------------
+    def _send_inputs(self, run: Run, entry: RunEntry, report: RunReport) -> None:
+        """Dataset inputs the ledger does not hold, sent with ``log_inputs`` (re-sending is
+        harmless: a destination adds an input once). Skipped for destinations without it."""
+        if not has(self.dest, "log_inputs"):
+            return
+        pending = [i for i in self.source.backend.get_inputs(run.id) if i.key not in entry.inputs]
+        for start in range(0, len(pending), INPUTS_PER_CALL):
+            chunk = pending[start:start + INPUTS_PER_CALL]
+            report.inputs += len(chunk)
+            report.write_requests += 1
+            if not self.dry_run:
+                self.dest.log_inputs(entry.remote_run_id, chunk)
+                self.ledger.ack_inputs(run.id, entry, [i.key for i in chunk])
 
     # -- artifacts and status -------------------------------------------------------------
     def _send_artifacts(self, run: Run, entry: RunEntry, report: RunReport) -> None:

@@ -1,8 +1,9 @@
 """The sync ledger: what a destination is known to hold, per (source run, destination).
 
-It lives in the local store (tables ``sync_*``, schema version 2) and records the remote run
-id, the metric cursor acknowledged (how far the source's points are known to have landed),
-the params, tags and artifacts (path + sha256) acknowledged, and the status last pushed.
+It lives in the local store (tables ``sync_*``, schema versions 2, 5 and 6) and records the remote
+run id, the metric cursor acknowledged (how far the source's points are known to have landed),
+the params, tags, dataset inputs and artifacts (path + sha256) acknowledged, and the status last
+pushed.
 
 ``in_doubt`` is set *before* a write request is sent and cleared when its answer is
 recorded. A ledger found in doubt (the process died mid-request, or the request failed
@@ -32,6 +33,8 @@ class RunEntry:
     params: set[str] = field(default_factory=set)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)
+    #: dataset inputs acknowledged: (name, digest, context)
+    inputs: set[tuple[str, str, str]] = field(default_factory=set)
 
 
 class Ledger:
@@ -87,6 +90,8 @@ class Ledger:
             tags=dict(conn.execute(f"SELECT key, value FROM sync_tags {where}", self._key(run_id))),
             artifacts=dict(conn.execute(f"SELECT path, sha256 FROM sync_artifacts {where}",
                                         self._key(run_id))),
+            inputs={tuple(row) for row in conn.execute(
+                f"SELECT name, digest, context FROM sync_inputs {where}", self._key(run_id))},
         )
 
     def create(self, run_id: str, remote_run_id: str, cursor: Any, *, in_doubt: bool,
@@ -142,6 +147,16 @@ class Ledger:
                 "VALUES (?, ?, ?, ?)", (*self._key(run_id), path, sha256),
             )
         entry.artifacts[path] = sha256
+
+    def ack_inputs(self, run_id: str, entry: RunEntry, keys: Iterable[tuple[str, str, str]]
+                   ) -> None:
+        """Record that these dataset inputs (name, digest, context) landed."""
+        keys = list(keys)
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO sync_inputs(source_run_id, destination, name, digest, "
+                "context) VALUES (?, ?, ?, ?, ?)", [(*self._key(run_id), *k) for k in keys])
+        entry.inputs.update(keys)
 
     def ack_status(self, run_id: str, entry: RunEntry, status: str, end_time: int | None) -> None:
         with self.store.transaction() as conn:

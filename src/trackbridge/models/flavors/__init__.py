@@ -64,6 +64,11 @@ class Flavor(ABC):
         :class:`~trackbridge.models.errors.UnsafeModelError` unless ``allow_pickle``.
         """
 
+    def predict(self, model: Any, data: Any) -> Any:
+        """Predict with a model this flavor loaded (override when the framework object needs
+        its input converted first, like an XGBoost booster's ``DMatrix``)."""
+        return model.predict(data)
+
 
 def flavor_classes() -> dict[str, type[Flavor]]:
     """Registered flavors: name -> class, from every plugin's ``trackbridge_register_flavors``."""

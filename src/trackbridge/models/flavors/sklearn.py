@@ -33,12 +33,12 @@ FILES = {SKOPS: "model.skops", PICKLE: "model.pkl", CLOUDPICKLE: "model.pkl"}
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
 
 
-def _is_trusted_class(type_name: str) -> bool:
-    """True for a class *defined* in a trusted package, named by the module that defines it.
+def _is_trusted_class(type_name: str, packages: Sequence[str] = TRUSTED_PACKAGES) -> bool:
+    """True for a class *defined* in one of ``packages``, named by the module that defines it.
     A class merely reachable there (``sklearn.datasets._covtype.TemporaryDirectory`` is
     ``tempfile.TemporaryDirectory``) is not trusted."""
     module_name, _, attr = type_name.rpartition(".")
-    if module_name.split(".")[0] not in TRUSTED_PACKAGES or not attr:
+    if module_name.split(".")[0] not in packages or not attr:
         return False
     try:
         found = getattr(importlib.import_module(module_name), attr)
@@ -67,25 +67,7 @@ class SklearnFlavor(Flavor):
         import sklearn
 
         file = path / FILES[self.serialization]
-        trusted: list[str] | None = None
-        if self.serialization == SKOPS:
-            import skops.io
-
-            skops.io.dump(model, file)
-            trusted = skops.io.get_untrusted_types(file=file) or None
-            library = "skops"
-        else:
-            warnings.warn(
-                f"saving the model with {self.serialization}: loading it runs code from the file, "
-                f"so it needs load_model(..., allow_pickle=True); skops (the default) does not",
-                UnsafeFormatWarning, stacklevel=4)
-            import pickle
-
-            if self.serialization == CLOUDPICKLE:
-                import cloudpickle as pickle  # noqa: F811
-            with open(file, "wb") as out:
-                pickle.dump(model, out)
-            library = "cloudpickle" if self.serialization == CLOUDPICKLE else None
+        trusted, library = dump(model, file, self.serialization)
         config = {"pickled_model": file.name, "serialization_format": self.serialization,
                   "sklearn_version": sklearn.__version__, "code": None,
                   "skops_trusted_types": trusted}
@@ -97,30 +79,62 @@ class SklearnFlavor(Flavor):
              trusted_types: Sequence[str]) -> Any:
         config = flavors[self.name]
         file = path / config.get("pickled_model", "model.pkl")
-        fmt = config.get("serialization_format", PICKLE)
-        if not file.is_file():
-            raise ModelError(f"the sklearn model file {file.name} is missing")
-        if fmt == SKOPS:
-            import skops.io
+        return load(file, config.get("serialization_format", PICKLE), allow_pickle=allow_pickle,
+                    trusted_types=trusted_types)
 
-            untrusted = skops.io.get_untrusted_types(file=file)
-            refused = [t for t in untrusted if t not in trusted_types and not _is_trusted_class(t)]
-            if refused:
-                raise UnsafeModelError(
-                    f"refusing to load {file.name}: it names type(s) that are not trusted: "
-                    f"{', '.join(refused)}. If you made this model and know these types, pass "
-                    f"load_model(..., trusted_types={refused!r})")
-            return skops.io.load(file, trusted=untrusted)
-        if fmt not in (PICKLE, CLOUDPICKLE):
-            raise ModelError(f"unknown sklearn serialization_format {fmt!r} in {path / 'MLmodel'}")
-        if not allow_pickle:
+
+def dump(model: Any, file: Path, serialization: str) -> tuple[list[str] | None, str | None]:
+    """Write ``model`` to ``file`` with skops, pickle or cloudpickle (the last two warn).
+
+    Returns the types skops will not trust by itself (for ``MLmodel``) and the serialisation
+    library to pin in the requirements (None for the stdlib's pickle)."""
+    if serialization == SKOPS:
+        import skops.io
+
+        skops.io.dump(model, file)
+        return skops.io.get_untrusted_types(file=file) or None, "skops"
+    warnings.warn(
+        f"saving the model with {serialization}: loading it runs code from the file, "
+        f"so it needs load_model(..., allow_pickle=True); skops (the default) does not",
+        UnsafeFormatWarning, stacklevel=5)
+    import pickle
+
+    if serialization == CLOUDPICKLE:
+        import cloudpickle as pickle  # noqa: F811
+    with open(file, "wb") as out:
+        pickle.dump(model, out)
+    return None, "cloudpickle" if serialization == CLOUDPICKLE else None
+
+
+def load(file: Path, fmt: str, *, allow_pickle: bool, trusted_types: Sequence[str],
+         trusted_packages: Sequence[str] = TRUSTED_PACKAGES) -> Any:
+    """Read a model file written by :func:`dump`. A skops file may name classes of
+    ``trusted_packages`` and the ``trusted_types`` the caller lists; pickles need
+    ``allow_pickle``. Anything else raises :class:`UnsafeModelError` naming what is refused."""
+    if not file.is_file():
+        raise ModelError(f"the model file {file.name} is missing")
+    if fmt == SKOPS:
+        import skops.io
+
+        untrusted = skops.io.get_untrusted_types(file=file)
+        refused = [t for t in untrusted
+                   if t not in trusted_types and not _is_trusted_class(t, trusted_packages)]
+        if refused:
             raise UnsafeModelError(
-                f"refusing to load {file.name}: it is a {fmt} file, and unpickling runs code from the "
-                f"file. Load it only if you trust where it came from, with "
-                f"load_model(..., allow_pickle=True)")
-        import pickle
+                f"refusing to load {file.name}: it names type(s) that are not trusted: "
+                f"{', '.join(refused)}. If you made this model and know these types, pass "
+                f"load_model(..., trusted_types={refused!r})")
+        return skops.io.load(file, trusted=untrusted)
+    if fmt not in (PICKLE, CLOUDPICKLE):
+        raise ModelError(f"unknown serialization_format {fmt!r} of {file.name}")
+    if not allow_pickle:
+        raise UnsafeModelError(
+            f"refusing to load {file.name}: it is a {fmt} file, and unpickling runs code from the "
+            f"file. Load it only if you trust where it came from, with "
+            f"load_model(..., allow_pickle=True)")
+    import pickle
 
-        if fmt == CLOUDPICKLE:
-            import cloudpickle as pickle  # noqa: F811
-        with open(file, "rb") as f:
-            return pickle.load(f)
+    if fmt == CLOUDPICKLE:
+        import cloudpickle as pickle  # noqa: F811
+    with open(file, "rb") as f:
+        return pickle.load(f)

@@ -16,9 +16,19 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from trackbridge.backend import Backend
-from trackbridge.entities import ArtifactEntry, Experiment, Limits, Metric, Param, Run, RunTag
+from trackbridge.entities import (
+    ArtifactEntry,
+    DatasetInput,
+    Experiment,
+    Limits,
+    Metric,
+    Param,
+    Run,
+    RunTag,
+)
 from trackbridge.errors import ArtifactNotFoundError, BackendError, RunNotFoundError
 from trackbridge.filtering import compile_filter
+from trackbridge.mlflow_rest.convert import inputs_from_json
 from trackbridge.mlflow_rest.limits import MLFLOW_LIMITS
 
 from ..settings import CONFIG_KEYS, Settings
@@ -113,6 +123,10 @@ class ReadOnlyStore(Backend):
         """The run's dataset inputs in the REST API's shape: ``[{"dataset": {name, digest,
         source_type, source, schema, profile}, "tags": [{"key", "value"}]}]``."""
         return []
+
+    def get_inputs(self, run_id: str) -> list[DatasetInput]:
+        """The run's dataset inputs (so a migration carries them: sync's inputs step)."""
+        return inputs_from_json({"inputs": {"dataset_inputs": self.dataset_inputs(run_id)}})
 
     # -- artifacts ------------------------------------------------------------------------
     def artifact_dir(self, run_id: str) -> Path | None:
