@@ -107,5 +107,8 @@ def snapshot(tracking_uri: str, experiment: str, tmp: Path) -> dict[str, dict]:
             "end_time": r.info.end_time, "params": r.data.params, "tags": tags,
             "parent": names.get(parent) if parent else None, "metrics": metrics,
             "files": files,
+            "inputs": sorted((i.dataset.name, i.dataset.digest, i.dataset.source_type,
+                              i.dataset.schema, tuple(sorted((t.key, t.value) for t in i.tags)))
+                             for i in (r.inputs.dataset_inputs if r.inputs else [])),
         }
     return out

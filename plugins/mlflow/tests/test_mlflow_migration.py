@@ -106,6 +106,7 @@ def test_migration_is_exact_and_a_rerun_sends_nothing(name, stores, proxy, mlflo
     assert got == expected
     assert got["grandchild"]["parent"] == "child" and got["failed"]["status"] == "FAILED"
     assert len(got["parent"]["params"]) == 150 and len(got["parent"]["metrics"]["loss"]) == POINTS
+    assert [i[0] for i in got["parent"]["inputs"]] == ["train"]  # the dataset input came along
     # 4005 + 1333 + 1 + 1 points and 150 + 1 params: the fewest log-batch requests there are
     assert proxy.writes()[LOG_BATCH] == 5 + 2 + 1 + 1
     writes = proxy.writes()
