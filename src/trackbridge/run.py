@@ -75,6 +75,7 @@ class ActiveRun:
         self._ended = False
         self._alarm = False  # True once ended, or while a background write error waits
         writer.on_error = self._on_writer_error
+        writer.on_drained = self._on_writer_drained
         self._on_end = on_end
 
     @property
@@ -122,7 +123,7 @@ class ActiveRun:
         points = self._points
         points += (key, value, timestamp, step)  # one atomic C call (list_extend): see writer.py
         if len(points) >= self._full_at:
-            self._writer.full()
+            self._full_at = self._writer.full()
         if self._alarm:
             self._sound_alarm()
 
@@ -136,6 +137,10 @@ class ActiveRun:
 
     def _on_writer_error(self) -> None:
         self._alarm = True
+
+    def _on_writer_drained(self) -> None:
+        if not self._ended:
+            self._full_at = self._writer.full_at
 
     def log_metrics(
         self, metrics: Mapping[str, float], step: int | None = 0, timestamp: int | None = None
@@ -162,7 +167,7 @@ class ActiveRun:
         points = self._points
         points += flat  # one atomic call: see writer.py
         if len(points) >= self._full_at:
-            self._writer.full()
+            self._full_at = self._writer.full()
         if self._alarm:
             self._sound_alarm()
 

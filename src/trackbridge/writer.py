@@ -56,6 +56,8 @@ class RunWriter:
         self.error: BaseException | None = None
         #: called (in the flusher thread) after ``error`` is set: the run arms its alarm
         self.on_error: Callable[[], None] = lambda: None
+        #: called after a drain wrote the buffer: the run puts its threshold back to full_at
+        self.on_drained: Callable[[], None] = lambda: None
         self._write_lock = threading.Lock()
         self._stopping = False
         self._thread = threading.Thread(
@@ -76,12 +78,18 @@ class RunWriter:
                     self.error = exc
                     self.on_error()
 
-    def full(self) -> None:
-        """Called by a producer that saw a full batch waiting."""
+    def full(self) -> int:
+        """Called by a producer whose buffer reached its threshold; returns the next one.
+
+        Once the flusher is woken, the producer is not asked again until the buffer reaches
+        the backpressure level (``buffer_size`` points) or the flusher has drained it (then
+        :attr:`on_drained` puts the threshold back): a producer that found the buffer full
+        would otherwise pay this call on every point until the flusher gets the GIL."""
         if len(self.points) >= 4 * self.buffer_size:
             self.drain()  # backpressure: the producer pays for the write
-        elif not self.wake.is_set():
-            self.wake.set()
+            return self.full_at
+        self.wake.set()
+        return 4 * self.buffer_size
 
     def _committed(self, n_points: int, n_params: int, n_tags: int) -> None:
         del self.points[: 4 * n_points]
@@ -96,6 +104,7 @@ class RunWriter:
             if n or n_params or n_tags:
                 self.sink.write(self.run_id, self.points, n, self.params[:n_params],
                                 self.tags[:n_tags], self._committed)
+                self.on_drained()
 
     def _raise(self, exc: BaseException) -> None:
         if isinstance(exc, TrackbridgeError):
