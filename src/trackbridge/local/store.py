@@ -2,28 +2,26 @@
 
 Several processes may write one root at once: the database runs in WAL mode, every write
 is a ``BEGIN IMMEDIATE`` transaction and waits (``busy_timeout``) rather than failing with
-"database is locked". Each thread of each process has its own connection.
+"database is locked". Each thread of each process has its own connection (``database.py``).
+This module holds experiments and runs; metric points live in ``metric_store.py``, artifact
+files in ``run_artifacts.py``, dataset inputs in ``inputs.py``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..artifact_tree import checked_path
 from ..backend import Backend
 from ..entities import (
     KILLED,
     RUNNING,
-    ArtifactEntry,
     Experiment,
     Limits,
     Metric,
@@ -32,23 +30,19 @@ from ..entities import (
     RunTag,
 )
 from ..errors import (
-    ArtifactNotFoundError,
     ParamConflictError,
     RunNotFoundError,
-    StoreError,
 )
 from ..filtering import compile_filter
-from ..metric_arrays import MetricArrays
 from .artifacts import BlobStore
-from .columns import Chunk, decode, decode_all, decode_key_arrays, encode
+from .columns import encode
+from .database import Database
 from .inputs import DatasetInputs
 from .liveness import HOST, Locks, pid_alive, process_start_marker
+from .metric_store import MetricChunks
+from .run_artifacts import RunArtifacts
 from .run_details import RunDetails, details_of
-from .schema import migrate
 
-BUSY_TIMEOUT_S = 120.0
-#: Bytes of the database file each connection may read through mmap (SQLite writes as usual).
-MMAP_BYTES = 256 * 1024 * 1024
 #: SQLite has no request size: big batches just mean fewer transactions.
 LOCAL_LIMITS = Limits(
     max_metrics_per_batch=50_000,
@@ -67,7 +61,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class LocalBackend(DatasetInputs, Backend):
+class LocalBackend(MetricChunks, RunArtifacts, DatasetInputs, Backend):
     """The embedded default backend. ``path`` is the store's root directory."""
 
     name: ClassVar[str] = "local"
@@ -79,7 +73,7 @@ class LocalBackend(DatasetInputs, Backend):
         self.db_path = self.root / "trackbridge.db"
         self.blobs = BlobStore(self.root / "artifacts")
         self.locks = Locks(self.root)
-        self._tls = threading.local()
+        self.db = Database(self.db_path)
         self.connection()  # create + migrate now, so a broken store fails at open
 
     def describe(self) -> str:
@@ -89,50 +83,17 @@ class LocalBackend(DatasetInputs, Backend):
     def limits(self) -> Limits:
         return LOCAL_LIMITS
 
-    # -- connections -------------------------------------------------------------------
+    # -- the database ------------------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (opened, and the schema migrated, on first use)."""
-        conn = getattr(self._tls, "conn", None)
-        if conn is not None and self._tls.pid == os.getpid():
-            return conn
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")  # a commit survives power loss too
-            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # reads of big blobs: 2-3x faster
-            migrate(conn, str(self.db_path))
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the local store at {self.db_path}: {exc}") from exc
-        self._tls.conn, self._tls.pid = conn, os.getpid()
-        return conn
+        """This thread's connection to the store's database."""
+        return self.db.connection()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on error."""
-        conn = self.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to the local store at {self.db_path}: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        return self.db.transaction()
 
     def close(self) -> None:
-        conn = getattr(self._tls, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._tls.conn = None
+        self.db.close()
 
     def _run_pk(self, conn: sqlite3.Connection, run_id: str) -> int:
         row = conn.execute("SELECT run_pk FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -236,36 +197,6 @@ class LocalBackend(DatasetInputs, Backend):
             f"param value(s) of run {run_id} cannot change: {'; '.join(conflicts)} "
             f"({self.describe()}); the rest of the batch was stored"
         )
-
-    @staticmethod
-    def _append_chunk(conn: sqlite3.Connection, pk: int, chunk: Chunk) -> None:
-        cur = conn.execute(
-            "INSERT INTO metric_chunks(run_pk, n, keys, key_index, vals, timestamps, steps, layout) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (pk, chunk.n, json.dumps(chunk.keys), chunk.key_index, chunk.values,
-             chunk.timestamps, chunk.steps, chunk.layout),
-        )
-        conn.executemany(
-            "INSERT INTO metric_chunk_keys(run_pk, key, chunk_id) VALUES (?, ?, ?)",
-            [(pk, key, cur.lastrowid) for key in chunk.keys],
-        )
-        conn.executemany(
-            "INSERT INTO latest_metrics(run_pk, key, value, timestamp, step) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(run_pk, key) DO UPDATE SET "
-            "value = excluded.value, timestamp = excluded.timestamp, step = excluded.step "
-            "WHERE (excluded.step, excluded.timestamp) >= "
-            "(latest_metrics.step, latest_metrics.timestamp)",
-            [(pk, key, v, t, s) for key, (v, t, s) in chunk.latest.items()],
-        )
-
-    def upload_artifact(self, run_id: str, local_path: Path, artifact_path: str) -> None:
-        sha, size = self.blobs.put(Path(local_path))
-        with self.transaction() as conn:
-            pk = self._run_pk(conn, run_id)
-            conn.execute(
-                "INSERT OR REPLACE INTO artifacts(run_pk, path, sha256, size) VALUES (?, ?, ?, ?)",
-                (pk, artifact_path, sha, size),
-            )
 
     def update_run(self, run_id: str, *, status: str, end_time: int | None = None) -> None:
         if status == RUNNING:
@@ -375,104 +306,3 @@ class LocalBackend(DatasetInputs, Backend):
             run = self._run(conn, row, details.get(row[0], RunDetails({}, {}, {})))
             if matches(run):
                 yield run
-
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        conn = self.connection()
-        pk = self._run_pk(conn, run_id)
-        points = [Metric(key, v, t, s) for row in self._chunks_of(conn, pk, key)
-                  for v, t, s in decode(*row, key)]
-        points.sort(key=lambda m: (m.step, m.timestamp))  # stable: logged order on ties
-        return points
-
-    def get_metric_arrays(self, run_id: str, key: str) -> MetricArrays:
-        """Columns decoded from the stored chunks with numpy (no object per point); one
-        short read (a single SELECT), so a writer is never held up."""
-        conn = self.connection()
-        return decode_key_arrays(self._chunks_of(conn, self._run_pk(conn, run_id), key), key)
-
-    def get_metric_arrays_of(self, run_id: str, keys: Sequence[str]) -> dict[str, MetricArrays]:
-        """:meth:`get_metric_arrays` of several keys, reading each stored chunk once."""
-        conn = self.connection()
-        rows = conn.execute(
-            "SELECT keys, key_index, vals, timestamps, steps, layout FROM metric_chunks "
-            "WHERE run_pk = ? ORDER BY chunk_id", (self._run_pk(conn, run_id),)).fetchall()
-        return {key: decode_key_arrays(rows, key) for key in keys}
-
-    @staticmethod
-    def _chunks_of(conn: sqlite3.Connection, pk: int, key: str) -> list[tuple]:
-        """The stored chunks holding ``key``, in logged order (one SELECT, read at once)."""
-        return conn.execute(
-            "SELECT c.keys, c.key_index, c.vals, c.timestamps, c.steps, c.layout "
-            "FROM metric_chunk_keys k JOIN metric_chunks c USING (chunk_id) "
-            # k's primary key order: ordering by c would sort the blobs in a temporary table
-            "WHERE k.run_pk = ? AND k.key = ? ORDER BY k.chunk_id",
-            (pk, key),
-        ).fetchall()
-
-    # -- the journal side, read by sync -------------------------------------------------
-    def points_since(self, run_id: str, position: int) -> tuple[list[Metric], int]:
-        """Points logged after the first ``position`` (in logged order), and the new end."""
-        conn = self.connection()
-        pk = self._run_pk(conn, run_id)
-        sizes = conn.execute(
-            "SELECT chunk_id, n FROM metric_chunks WHERE run_pk = ? ORDER BY chunk_id", (pk,)
-        ).fetchall()
-        points: list[Metric] = []
-        seen = 0
-        for chunk_id, n in sizes:
-            if seen + n > position:
-                row = conn.execute(
-                    "SELECT keys, key_index, vals, timestamps, steps, layout FROM metric_chunks "
-                    "WHERE chunk_id = ?", (chunk_id,)
-                ).fetchone()
-                skip = max(position - seen, 0)
-                points.extend(decode_all(*row)[skip:])
-            seen += n
-        return points, seen
-
-    def count_points(self, run_id: str) -> int:
-        conn = self.connection()
-        pk = self._run_pk(conn, run_id)
-        return conn.execute(
-            "SELECT coalesce(sum(n), 0) FROM metric_chunks WHERE run_pk = ?", (pk,)
-        ).fetchone()[0]
-
-    def artifact_manifest(self, run_id: str) -> dict[str, tuple[str, int]]:
-        """Every artifact file of the run: path -> (sha256, size)."""
-        conn = self.connection()
-        pk = self._run_pk(conn, run_id)
-        rows = conn.execute("SELECT path, sha256, size FROM artifacts WHERE run_pk = ?", (pk,))
-        return {path: (sha, size) for path, sha, size in rows}
-
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactEntry]:
-        conn = self.connection()
-        pk = self._run_pk(conn, run_id)
-        prefix = f"{path.strip('/')}/" if path else ""
-        rows = conn.execute(
-            "SELECT path, size FROM artifacts WHERE run_pk = ? AND substr(path, 1, ?) = ? "
-            "ORDER BY path",
-            (pk, len(prefix), prefix),
-        )
-        entries: dict[str, ArtifactEntry] = {}
-        where = self.describe()
-        for full, size in rows:
-            rest = checked_path(full, where)[len(prefix):]  # a tampered manifest row is refused
-            head, sep, _ = rest.partition("/")
-            child = prefix + head
-            if sep:
-                entries.setdefault(child, ArtifactEntry(child, True, None))
-            else:
-                entries[child] = ArtifactEntry(child, False, size)
-        return sorted(entries.values(), key=lambda e: e.path)
-
-    def download_artifact(self, run_id: str, path: str, dst: Path) -> None:
-        conn = self.connection()
-        pk = self._run_pk(conn, run_id)
-        row = conn.execute(
-            "SELECT sha256 FROM artifacts WHERE run_pk = ? AND path = ?", (pk, path)
-        ).fetchone()
-        if row is None:
-            raise ArtifactNotFoundError(
-                f"no artifact {path!r} in run {run_id} ({self.describe()})"
-            )
-        self.blobs.copy_out(row[0], Path(dst))
