@@ -130,8 +130,8 @@ def decode_key_arrays(rows: list[tuple], key: str) -> MetricArrays:
         if key not in keys:
             continue
         stamps = np.frombuffer(timestamps, "<f8" if layout == LAYOUT_FLOAT_MS else "<i8")
-        if layout == LAYOUT_FLOAT_MS:
-            stamps = np.floor(stamps).astype(np.int64)  # whole ms, as every read returns
+        if layout == LAYOUT_FLOAT_MS:  # whole ms, as every read returns (timestamps are >= 0,
+            stamps = stamps.astype(np.int64)  # so truncation is the floor)
         columns = (np.frombuffer(steps, "<i8"), stamps, np.frombuffer(values, "<f8"))
         if key_index is not None:
             selector = np.frombuffer(key_index, "<u4") == keys.index(key)

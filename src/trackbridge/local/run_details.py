@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import NamedTuple
+
+_BY_RUN = itemgetter(0)
 
 
 class RunDetails(NamedTuple):
@@ -14,25 +18,23 @@ class RunDetails(NamedTuple):
     tags: dict[str, str]
 
 
+def _by_run(conn: sqlite3.Connection, table: str, scope: str,
+            args: Sequence[object]) -> dict[int, dict]:
+    """run_pk -> {key: value} of ``table`` (rows come in primary-key order: run_pk, key)."""
+    rows = conn.execute(f"SELECT run_pk, key, value FROM {table} WHERE run_pk IN ({scope}) "
+                        "ORDER BY run_pk", args)
+    return {pk: {key: value for _, key, value in group} for pk, group in groupby(rows, _BY_RUN)}
+
+
 def details_of(conn: sqlite3.Connection, where: str, args: Sequence[object]) -> dict[int, RunDetails]:
-    """run_pk -> details of every run of ``SELECT run_pk FROM runs r <where>``."""
+    """run_pk -> details of every run of ``SELECT run_pk FROM runs r <where>`` that has any."""
     scope = f"SELECT r.run_pk FROM runs r {where}"
-    out: dict[int, RunDetails] = {}
-
-    def of(pk: int) -> RunDetails:
-        found = out.get(pk)
-        if found is None:
-            found = out[pk] = RunDetails({}, {}, {})
-        return found
-
-    for pk, key, value in conn.execute(f"SELECT run_pk, key, value FROM params WHERE run_pk IN ({scope})",
-                                       args):
-        of(pk).params[key] = value
+    params = _by_run(conn, "params", scope, args)
+    metrics = _by_run(conn, "latest_metrics", scope, args)
+    tags = _by_run(conn, "tags", scope, args)
     nan = float("nan")
-    for pk, key, value in conn.execute(
-            f"SELECT run_pk, key, value FROM latest_metrics WHERE run_pk IN ({scope})", args):
-        of(pk).metrics[key] = nan if value is None else value
-    for pk, key, value in conn.execute(f"SELECT run_pk, key, value FROM tags WHERE run_pk IN ({scope})",
-                                       args):
-        of(pk).tags[key] = value
-    return out
+    for values in metrics.values():  # NaN is stored as NULL
+        if None in values.values():
+            values.update((key, nan) for key, value in values.items() if value is None)
+    return {pk: RunDetails(params.get(pk) or {}, metrics.get(pk) or {}, tags.get(pk) or {})
+            for pk in params.keys() | metrics.keys() | tags.keys()}

@@ -72,6 +72,7 @@ class LocalBackend(MetricChunks, RunArtifacts, DatasetInputs, Backend):
         self.root = Path(path).expanduser().resolve()
         self.db_path = self.root / "trackbridge.db"
         self.blobs = BlobStore(self.root / "artifacts")
+        self._artifact_root_uri = self.blobs.root.as_uri()
         self.locks = Locks(self.root)
         self.db = Database(self.db_path)
         self.connection()  # create + migrate now, so a broken store fails at open
@@ -273,7 +274,7 @@ class LocalBackend(MetricChunks, RunArtifacts, DatasetInputs, Backend):
             params=details.params,
             metrics=details.metrics,
             tags=details.tags,
-            artifact_uri=f"{self.blobs.root.as_uri()}#run={row[1]}",
+            artifact_uri=f"{self._artifact_root_uri}#run={row[1]}",
             parent_run_id=row[8],
         )
 
