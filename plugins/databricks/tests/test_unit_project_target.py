@@ -71,7 +71,8 @@ def tracking(tmp_path, monkeypatch):
 
     isolate_sdk_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
-    yield load_config({"backend": "databricks", "experiment": "/Shared/wire",
+    yield load_config({"backend": "databricks", "experiment": "/Shared/wire", "max_in_flight": 2,
+                       "system_metrics": True, "system_metrics_interval": 5,
                        "local": {"path": str(tmp_path / "tbruns"), "flush_interval": 0.05},
                        "databricks": {"host": HOST, "retry_timeout_seconds": 5,
                                       "max_requests_per_second": 0}})
@@ -156,10 +157,11 @@ def test_submit_uploads_the_project_and_bootstrap_and_sends_the_exact_job(rsps, 
                              f"trackbridge=={version('trackbridge')}",
                              f"trackbridge-databricks=={version('trackbridge-databricks')}"]}}],
     }
-    # the job authenticates as the cluster: no host, no token in what it is given
+    # the job authenticates as the cluster: no host, no token in what it is given; every
+    # top-level setting of the tracking config carries over
     assert config == {"backend": "databricks", "experiment": "/Shared/wire", "sync_timeout": 30.0,
-                      "max_in_flight": 4,
-                      "system_metrics": False, "system_metrics_interval": 10.0,
+                      "max_in_flight": 2,
+                      "system_metrics": True, "system_metrics_interval": 5.0,
                       "databricks": {"retry_timeout_seconds": 5, "max_requests_per_second": 0},
                       "local": {"flush_interval": 0.05, "path": "${TRACKBRIDGE_JOB_DIR}/tbruns"}}
     assert TOKEN not in json.dumps(sent)

@@ -93,11 +93,9 @@ class RemoteTarget(Target):
         table = {k: v for k, v in t.sections.get(t.backend, {}).items() if k not in drop}
         table.update(extra or {})
         local = {k: v for k, v in t.sections.get("local", {}).items() if k != "path"}
-        job = Config(backend=t.backend, experiment=experiment,
-                     sections={t.backend: table, "local": local},
-                     source=f"trackbridge run --on {self.name}", sync_timeout=t.sync_timeout,
-                     system_metrics=t.system_metrics,
-                     system_metrics_interval=t.system_metrics_interval)
+        # every top-level setting carries over (a new one cannot be forgotten here)
+        job = t._replace(experiment=experiment, sections={t.backend: table, "local": local},
+                         source=f"trackbridge run --on {self.name}")
         return config_text(job, local_path="${TRACKBRIDGE_JOB_DIR}/tbruns")
 
     def read_logs(self, submission: Submission) -> dict[str, bytes]:
