@@ -328,3 +328,29 @@ def test_every_route_answers(client, demo):
     for url in EXAMPLES.values():
         response = client.get(url.format(parent=demo.parent, xss=demo.xss))
         assert response.status_code == 200, url
+
+
+
+
+def test_compare_gives_every_run_its_own_colour(tmp_path):
+    from trackbridge.ui.state import PALETTE, run_color
+
+    store = LocalBackend(tmp_path / "tbruns")
+    experiment = store.get_or_create_experiment("many")
+    ids: list[str] = []
+    while len({run_color(i) for i in ids}) == len(ids):  # until two runs hash to one colour
+        run = store.create_run(experiment.id, run_name=f"r{len(ids)}", start_time=1, tags={})
+        store.update_run(run.id, status="FINISHED")
+        ids.append(run.id)
+    later = ids[-1]
+    earlier = next(i for i in ids if run_color(i) == run_color(later))
+    with TestClient(create_app(store, host="127.0.0.1", port=5005), base_url=BASE) as client:
+        data = ok_json(client, f"/api/compare?runs={','.join(ids)}")
+        html = client.get(f"/compare?runs={','.join(ids)}").text
+    shown = {r["id"]: r["color"] for r in data["runs"]}
+    assert len(set(shown.values())) == len(ids) and set(shown.values()) <= set(PALETTE)
+    # a run keeps its own colour unless an earlier run of the comparison holds it
+    assert all(shown[i] == run_color(i) for i in ids[:-1])
+    assert shown[earlier] == run_color(earlier) and shown[later] != run_color(later)
+    assert f'data-color="{shown[later]}"' in html
+    store.close()

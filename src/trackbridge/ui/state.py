@@ -4,6 +4,7 @@ ledger (when the backend is the local store itself)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from ..backend import Backend
 from ..entities import Run
@@ -55,6 +56,22 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 def run_color(run_id: str) -> str:
     """The run's colour, the same on every page: a palette entry chosen by a hash of its id."""
     return PALETTE[int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % len(PALETTE)]
+
+
+def distinct_colors(run_ids: Sequence[str]) -> list[str]:
+    """Colours for runs drawn together: each run's own :func:`run_color`, except that a run
+    whose colour an earlier run of ``run_ids`` holds takes the next free palette entry (so
+    overlaid lines never share a colour while the palette lasts)."""
+    taken: set[str] = set()
+    out = []
+    for run_id in run_ids:
+        color = run_color(run_id)
+        if color in taken and len(taken) < len(PALETTE):
+            start = PALETTE.index(color)
+            color = next(c for c in PALETTE[start:] + PALETTE[:start] if c not in taken)
+        taken.add(color)
+        out.append(color)
+    return out
 
 
 def find_experiment_runs(state: UIState, name: str, filter: str | None = None) -> tuple[str, list[Run]]:

@@ -1,12 +1,13 @@
 """``/compare?runs=a,b,c``: params side by side (differences flagged), latest metrics, and the
-metrics logged by more than one run (each drawn as overlaid charts, one colour per run)."""
+metrics logged by more than one run (each drawn as overlaid charts, one colour per run: see
+``distinct_colors``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ...errors import ValidationError
-from ..state import UIState
+from ..state import UIState, distinct_colors
 from .runs import run_full
 
 MAX_RUNS = 50
@@ -36,6 +37,8 @@ def _rows(runs: list[dict[str, Any]], entity: str) -> list[dict[str, Any]]:
 
 def compare_page(state: UIState, run_ids: list[str]) -> dict[str, Any]:
     runs = [run_full(state.backend.get_run(run_id)) for run_id in run_ids]
+    for run, color in zip(runs, distinct_colors(run_ids)):
+        run["color"] = color
     metric_rows = _rows(runs, "metrics")
     return {
         "backend": state.title, "runs": runs, "params": _rows(runs, "params"),

@@ -60,12 +60,28 @@ function setupCanvas(canvas) {
   return { ctx, width, height };
 }
 
+// Round tick values (1, 2 or 5 times a power of ten) inside [min, max]; categories as they are.
+function tickValues(a) {
+  if (a.labels) return a.labels.map((_, i) => i);
+  if (a.max === a.min) return [a.min];
+  const raw = (a.max - a.min) / 4;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.ceil(a.min / step) * step; v <= a.max + step * 1e-9; v += step) {
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  }
+  return out;
+}
+
+function tickText(a, v) {
+  return a.labels ? a.labels[v] : fmtNumber(v);
+}
+
 function ticks(ctx, a, at, vertical, lo, hi) {
-  const count = a.labels ? a.labels.length : 5;
   ctx.fillStyle = "#4a5568";
-  for (let i = 0; i < count; i++) {
-    const v = a.labels ? i : a.min + ((a.max - a.min) * i) / (count - 1 || 1);
-    const text = a.labels ? a.labels[i] : fmtNumber(v);
+  for (const v of tickValues(a)) {
+    const text = tickText(a, v);
     const p = scale(a, v, lo, hi);
     if (vertical) { ctx.textAlign = "right"; ctx.fillText(text, at - 6, p + 4); }
     else { ctx.textAlign = "center"; ctx.fillText(text, p, at + 16); }
@@ -81,14 +97,16 @@ function drawScatter() {
   const { ctx, width, height } = setupCanvas(canvas);
   const xs = axis(runs.map((r) => r.params[param]));
   const ys = axis(runs.map((r) => r.metrics[metric]));
-  const left = 70, right = width - 20, top = 16, bottom = height - 44;
+  // the plot starts right of the widest y tick label, the axis title left of it
+  const widestY = Math.max(...tickValues(ys).map((v) => ctx.measureText(tickText(ys, v)).width));
+  const left = Math.max(56, Math.ceil(widestY) + 34), right = width - 20, top = 16, bottom = height - 44;
   ctx.strokeStyle = "#cbd2d9";
   ctx.strokeRect(left, top, right - left, bottom - top);
   ticks(ctx, xs, bottom, false, left + 10, right - 10);
   ticks(ctx, ys, left, true, bottom - 10, top + 10);
   ctx.textAlign = "center";
   ctx.fillText(`params.${param}`, (left + right) / 2, height - 6);
-  ctx.save(); ctx.translate(14, (top + bottom) / 2); ctx.rotate(-Math.PI / 2);
+  ctx.save(); ctx.translate(left - widestY - 16, (top + bottom) / 2); ctx.rotate(-Math.PI / 2);
   ctx.fillText(`metrics.${metric}`, 0, 0); ctx.restore();
   runs.forEach((r, i) => {
     if (xs.pos[i] === null || ys.pos[i] === null || !Number.isFinite(ys.pos[i])) return;
