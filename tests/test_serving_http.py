@@ -13,6 +13,7 @@ import requests
 from serving_support import (
     save_churn,
     save_pickled,
+    save_slow,
     save_tensor,
     serve_command,
     trackbridge_server,
@@ -235,6 +236,17 @@ def test_a_body_over_the_limit_is_413(tensor):
                              headers={"Content-Type": "application/json"})
     assert streamed.status_code == 413
     assert requests.get(server.url + "/ping", timeout=10).status_code == 200
+
+
+def test_a_request_past_the_timeout_is_504_without_waiting_for_predict(tmp_path):
+    path = save_slow(tmp_path / "slow", seconds=60)
+    with trackbridge_server(path, tmp_path, "--allow-pickle", "--timeout", "0.5") as server:
+        # the client gives up long before the model would answer: the 504 must not wait for it
+        answer = server.post({"inputs": [[1.0, 2.0]]})
+        assert answer.status_code == 504
+        assert answer.json() == {"error_code": "DEADLINE_EXCEEDED",
+                                 "message": "Request processing time exceeded the limit of 0.5 s"}
+        assert requests.get(server.url + "/ping", timeout=10).status_code == 200
 
 
 def test_a_pickle_model_is_refused_without_allow_pickle(tmp_path):
