@@ -24,6 +24,7 @@ from starlette.routing import Route
 from ..models.errors import SchemaEnforcementError
 from ..version import __version__
 from .encoding import error_body, predictions_body
+from .layout import ColumnLayout
 from .parsing import INVALID_PARAMETER_VALUE, RequestError, check_content_type, parse_request
 
 if TYPE_CHECKING:
@@ -34,16 +35,22 @@ PREDICT_FAILED = ("Encountered an unexpected error while evaluating the model. V
                   "serialized input Dataframe is compatible with the model for inference.")
 
 
-def score(model: LoadedModel, body: bytes, mime: str) -> bytes:
-    """The JSON answer for one request body: parse, enforce the signature, predict, encode."""
+def score(model: LoadedModel, body: bytes, mime: str, layout: ColumnLayout | None = None) -> bytes:
+    """The JSON answer for one request body: parse, enforce the signature, predict, encode.
+
+    ``layout`` (``ColumnLayout.of(model.input_schema)``, prepared once) enables the fast
+    path of a ``dataframe_split`` body already in the signature's layout."""
     try:
-        parsed = parse_request(body, mime, model.input_schema)
+        parsed = parse_request(body, mime, model.input_schema, layout)
     except RequestError:
         raise
     except Exception as exc:  # pandas / numpy refusing a shape nobody anticipated: still input
         raise RequestError(400, f"Invalid input. {type(exc).__name__}: {exc}") from None
     try:
-        predictions = model.predict(parsed.data, params=parsed.params)
+        if parsed.conforming:
+            predictions = model.predict_conforming(parsed.data, params=parsed.params)
+        else:
+            predictions = model.predict(parsed.data, params=parsed.params)
     except SchemaEnforcementError as exc:
         raise RequestError(400, str(exc), INVALID_PARAMETER_VALUE) from None
     except Exception as exc:  # the model's own failure on this input
@@ -84,6 +91,7 @@ def error_response(exc: RequestError) -> Response:
 def create_app(model: LoadedModel, *, max_body_bytes: int = 50 << 20,
                timeout: float = 60.0) -> Starlette:
     """The app serving ``model`` (already loaded: one model per worker process)."""
+    layout = ColumnLayout.of(model.input_schema)
 
     async def ping(request: Request) -> Response:
         return Response("\n", media_type=JSON_TYPE)
@@ -95,7 +103,7 @@ def create_app(model: LoadedModel, *, max_body_bytes: int = 50 << 20,
         try:
             mime = check_content_type(request.headers.get("content-type"))
             body = await _read_body(request, max_body_bytes)
-            answer = await asyncio.wait_for(run_in_threadpool(score, model, body, mime), timeout)
+            answer = await asyncio.wait_for(run_in_threadpool(score, model, body, mime, layout), timeout)
         except RequestError as exc:
             return error_response(exc)
         except asyncio.TimeoutError:
