@@ -54,6 +54,27 @@ def test_ping_health_and_version(churn):
     assert requests.get(server.url + "/version", timeout=10).text == __version__
 
 
+def test_routes_methods_and_answer_types(churn):
+    server, _, X, _ = churn
+    ok = server.post(_split(X.head(2)))
+    assert ok.headers["content-type"] == "application/json"
+    assert int(ok.headers["content-length"]) == len(ok.content)
+    assert requests.get(server.url + "/ping", timeout=10).headers["content-type"] == \
+        "application/json"
+    head = requests.head(server.url + "/ping", timeout=10)
+    assert (head.status_code, head.content) == (200, b"")
+    missing = requests.get(server.url + "/nope", timeout=10)
+    assert (missing.status_code, missing.text) == (404, "Not Found")
+    wrong = requests.get(server.url + "/invocations", timeout=10)
+    assert (wrong.status_code, wrong.text, wrong.headers["allow"]) == (405, "Method Not Allowed",
+                                                                        "POST")
+    assert requests.post(server.url + "/ping", timeout=10).status_code == 405
+    moved = requests.get(server.url + "/ping/?x=1", timeout=10, allow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"].endswith("/ping?x=1")
+    unsupported = server.post("age\n1", "text/plain")
+    assert unsupported.headers["content-type"] == "text/plain; charset=utf-8"
+
+
 @pytest.mark.parametrize("form", ["dataframe_split", "dataframe_records", "instances", "inputs",
                                   "inputs_records", "csv", "parquet"])
 def test_every_input_format_gives_the_model_predictions(churn, form):
