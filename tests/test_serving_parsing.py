@@ -109,3 +109,40 @@ def test_the_fast_path_is_taken_for_a_body_in_the_signature_layout():
 ])
 def test_signatures_without_a_direct_layout_have_none(schema):
     assert ColumnLayout.of(schema) is None
+
+
+def _typed(value):
+    """``value`` with every scalar's type kept, so 1 and 1.0 (and True) compare unequal."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return type(value).__name__, repr(value)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"dataframe_split": {"columns": ["a"], "data": [[0.1], [1e-7], [-0.0], [3], [1E5]]}}',
+    b"[18446744073709551615, 18446744073709551616, -9223372036854775809, 123456789012345678901234]",
+    b"[0.00012345678901234567, 1e400, -1e400, 1e-400]",
+    b'{"a": NaN, "b": Infinity, "c": -Infinity}',
+    b'{"a": 1, "a": 2}',
+    b'["\\ud800", "\\u00e9", "\xc3\xa9"]',
+    '{"a": [1, 2]}'.encode("utf-16"),
+    b'\xef\xbb\xbf{"a": 1}',
+    b"[" * 2000 + b"]" * 2000,
+    b"[" * 100_000 + b"]" * 100_000,
+    b"{not json",
+    b'{"a": "\xff"}',
+    b" \t\n[true, false, null] \r\n",
+    b"",
+])
+def test_json_bodies_decode_exactly_as_json_loads(body):
+    from trackbridge.serving import json_body
+
+    def decoded(loads):
+        try:
+            return _typed(loads(body))
+        except (ValueError, RecursionError) as exc:
+            return type(exc), str(exc)
+
+    assert decoded(json_body.loads) == decoded(json.loads)

@@ -18,11 +18,11 @@ is :mod:`trackbridge.models.schema_enforcement`'s job. Every failure is a
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..models.schema_enforcement import is_tensor_schema
+from . import json_body
 
 if TYPE_CHECKING:
     from .layout import ColumnLayout
@@ -92,7 +92,7 @@ def parse_request(body: bytes, mime: str, schema: Sequence[Mapping[str, Any]] | 
 def parse_json(body: bytes | str, schema: Sequence[Mapping[str, Any]] | None,
                layout: ColumnLayout | None = None) -> Parsed:
     try:
-        document = json.loads(body)
+        document = json_body.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _invalid(f"Ensure that input is a valid JSON formatted string. Error: {exc}") from None
     if not isinstance(document, dict):
