@@ -123,7 +123,10 @@ def _typed(value):
 @pytest.mark.parametrize("body", [
     b'{"dataframe_split": {"columns": ["a"], "data": [[0.1], [1e-7], [-0.0], [3], [1E5]]}}',
     b"[18446744073709551615, 18446744073709551616, -9223372036854775809, 123456789012345678901234]",
-    b"[0.00012345678901234567, 1e400, -1e400, 1e-400]",
+    b"[0.00012345678901234567, 1e400, -1e400, 1e-400, 12345678901234567890.5, 1.5e+0000000000000000000001]",
+    b'[1234567890123456789012, "12345678901234567890123", 0.1]',
+    b"[0.1, 1234567890123456789012]",
+    b"[1234567890123456789012e1, 1234567890123456789012E-3]",
     b'{"a": NaN, "b": Infinity, "c": -Infinity}',
     b'{"a": 1, "a": 2}',
     b'["\\ud800", "\\u00e9", "\xc3\xa9"]',
@@ -146,3 +149,17 @@ def test_json_bodies_decode_exactly_as_json_loads(body):
             return type(exc), str(exc)
 
     assert decoded(json_body.loads) == decoded(json.loads)
+
+
+@pytest.mark.parametrize(("body", "long"), [
+    (b"[0.00012345678901234567, -0.0015669331451969059, 12345678901234567890.5]", False),
+    (b"[1.5e+0000000000000000000001, -123456789012345678]", False),
+    (b"[1, 12345678901234567890]", True),
+    (b"[-9223372036854775809]", True),
+    (b"[0.5, 1234567890123456789012E3]", False),
+    (b'["1234567890123456789012"]', True),  # a string: json.loads, needlessly but exactly
+])
+def test_only_integers_past_64_bits_leave_the_fast_decoder(body, long):
+    from trackbridge.serving.json_body import _long_integer
+
+    assert _long_integer(body) is long

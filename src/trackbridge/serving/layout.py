@@ -10,6 +10,7 @@ then takes the general path, so results and every error message stay the general
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 #: MLflow column type -> (numpy dtype, the JSON decoder's Python types it takes exactly)
@@ -52,20 +53,20 @@ class ColumnLayout:
         import numpy as np
         import pandas as pd
 
-        width = len(self.names)
+        # the checks are set(map(...)) over the values: C loops, no bytecode per value
         if columns != self.names or type(rows) is not list or not rows or \
-                not all(type(r) is list and len(r) == width for r in rows):
+                set(map(type, rows)) != {list} or set(map(len, rows)) != {len(self.names)}:
             return None
         try:
             if self.uniform is not None:
-                if not {type(v) for r in rows for v in r} <= self.accepted[0]:
+                if not set(map(type, chain.from_iterable(rows))) <= self.accepted[0]:
                     return None
                 return pd.DataFrame(np.array(rows, dtype=self.uniform), columns=self.index,
                                     copy=False)
             data = {}
             for name, dtype, accepted, values in zip(self.names, self.dtypes, self.accepted,
                                                      zip(*rows)):
-                if not {type(v) for v in values} <= accepted:
+                if not set(map(type, values)) <= accepted:
                     return None
                 data[name] = np.array(values, dtype=dtype)
         except (OverflowError, ValueError):  # an integer wider than the column's type
