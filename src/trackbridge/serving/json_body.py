@@ -35,15 +35,18 @@ def loads(body: bytes | str) -> Any:
 
 
 def _long_integer(body: bytes) -> bool:
-    """True when ``body`` has a run of 19+ digits that is not part of a float (no ``.``
-    before it, no ``.`` / exponent after it). The scan runs in C; Python only looks at
+    """True when ``body`` has a run of 19+ digits that is not part of a float (not a
+    fraction or an exponent, no ``.`` / exponent after it). The scan runs in C; Python only looks at
     the runs themselves, which floats of 17 significant digits rarely make."""
     digits = body.translate(_DIGIT_RUNS)
     start = digits.find(_LONG_RUN)
     while start >= 0:  # find() gives a run's first digit: the earlier ones were searched
         end = digits.find(b" ", start)
         end = len(body) if end < 0 else end
-        if body[start - 1:start] != b"." and body[end:end + 1] not in (b".", b"e", b"E"):
+        before = body[start - 1:start]
+        if before in (b"+", b"-"):
+            before = body[start - 2:start - 1]  # a sign: an exponent's when an "e" precedes it
+        if before not in (b".", b"e", b"E") and body[end:end + 1] not in (b".", b"e", b"E"):
             return True
         start = digits.find(_LONG_RUN, end)
     return False
