@@ -11,7 +11,9 @@
 
 JSON numbers carry no width, so parsing gives them the signature's type where that loses
 nothing (an integer for a ``float`` column or tensor becomes a float); what is left to check
-is :mod:`trackbridge.models.schema_enforcement`'s job. Every failure is a
+is :mod:`trackbridge.models.schema_enforcement`'s job. Given the model's
+:class:`~.layout.ColumnLayout`, a ``dataframe_split`` body already in the signature's layout
+comes back as the conforming frame itself (``Parsed.conforming``). Every failure is a
 :class:`RequestError` carrying MLflow's status and error code.
 """
 
