@@ -4,9 +4,9 @@
   :mod:`.json_body` decodes JSON (orjson where it agrees with ``json``), :mod:`.layout` is
   the fast path of a ``dataframe_split`` body already in the signature's layout;
 * :mod:`.encoding`: predictions -> ``{"predictions": ...}``;
-* :mod:`.app`: the ASGI app (routes, error answers, body limit, timeout) on :mod:`.asgi`;
+* :mod:`.app`: the Starlette app (routes, error answers, body limit, timeout);
 * :mod:`.server`: fetching and loading the model, uvicorn, workers.
 
-Needs the ``serve`` extra (uvicorn; uvloop and orjson speed it up); nothing here is imported
+Needs the ``serve`` extra (Starlette, uvicorn; uvloop and orjson speed it up); nothing here is imported
 by ``import trackbridge``.
 """

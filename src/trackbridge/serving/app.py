@@ -1,4 +1,4 @@
-"""The scoring server's ASGI app: MLflow's scoring protocol on one screen.
+"""The scoring server's ASGI app (Starlette): MLflow's scoring protocol on one screen.
 
 * ``GET /ping``, ``GET /health``: 200, body ``"\\n"`` (the app exists only once its model is
   loaded); ``GET /version``: the trackbridge version.
@@ -9,32 +9,23 @@
   body over the limit; 415 (plain text, as MLflow) for another content type; 504 past the
   timeout. An exception never kills the worker, and bad input never gets a 500.
 
-Plain ASGI (:mod:`.asgi`), no framework: four routes, and each layer would cost every request.
-Scoring runs in a thread pool, so the event loop answers ``/ping`` and the 504 while a
-prediction runs.
+Scoring runs on a thread pool of its own (``run_in_executor``), so the event loop answers
+``/ping`` and the 504 while a prediction runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from ..models.errors import SchemaEnforcementError
 from ..version import __version__
-from .asgi import (
-    TEXT_TYPE,
-    BodyTooLarge,
-    ClientGone,
-    Receive,
-    Scope,
-    Send,
-    header,
-    lifespan,
-    not_routed,
-    read_body,
-    respond,
-)
 from .encoding import error_body, predictions_body
 from .layout import ColumnLayout
 from .parsing import INVALID_PARAMETER_VALUE, RequestError, check_content_type, parse_request
@@ -42,9 +33,9 @@ from .parsing import INVALID_PARAMETER_VALUE, RequestError, check_content_type, 
 if TYPE_CHECKING:
     from ..models.loading import LoadedModel
 
+JSON_TYPE = "application/json"
 #: threads scoring at once (as Starlette's default thread limiter)
 SCORING_THREADS = 40
-
 PREDICT_FAILED = ("Encountered an unexpected error while evaluating the model. Verify that the "
                   "serialized input Dataframe is compatible with the model for inference.")
 
@@ -76,82 +67,58 @@ def score(model: LoadedModel, body: bytes, mime: str, layout: ColumnLayout | Non
                            "INTERNAL_ERROR") from None
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _too_large(size: int, limit: int) -> RequestError:
     return RequestError(413, f"the request body ({size} bytes or more) is larger than the "
                              f"server's limit of {limit} bytes (trackbridge models serve "
                              f"--max-body-mb)", "RESOURCE_LIMIT_EXCEEDED")
 
 
-async def send_error(send: Send, exc: RequestError) -> None:
+def error_response(exc: RequestError) -> Response:
     if exc.error_code is None:
-        await respond(send, exc.status, exc.message.encode(), TEXT_TYPE)
-    else:
-        await respond(send, exc.status, error_body(exc.error_code, exc.message))
-
-
-class ScoringApp:
-    """The ASGI app serving one loaded model (one model per worker process)."""
-
-    def __init__(self, model: LoadedModel, *, max_body_bytes: int = 50 << 20,
-                 timeout: float = 60.0) -> None:
-        self.model = model
-        self.layout = ColumnLayout.of(model.input_schema)
-        self.max_body_bytes = max_body_bytes
-        self.timeout = timeout
-        self._pool: ThreadPoolExecutor | None = None
-        self._version = __version__.encode()
-        #: path -> allowed methods (GET routes take HEAD too, as Starlette's)
-        self.methods = {"/ping": "GET, HEAD", "/health": "GET, HEAD", "/version": "GET, HEAD",
-                        "/invocations": "POST"}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        path, method = scope["path"], scope["method"]
-        if path == "/invocations" and method == "POST":
-            await self.invocations(scope, receive, send)
-        elif path in ("/ping", "/health") and method in ("GET", "HEAD"):
-            await respond(send, 200, b"\n")
-        elif path == "/version" and method in ("GET", "HEAD"):
-            await respond(send, 200, self._version)
-        else:
-            await not_routed(scope, send, self.methods)
-
-    async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.max_body_bytes
-        try:
-            mime = check_content_type(header(scope, b"content-type"))
-            declared = header(scope, b"content-length") or ""
-            if declared.isdigit() and int(declared) > limit:
-                raise _too_large(int(declared), limit)
-            try:
-                body = await read_body(receive, limit)
-            except BodyTooLarge as exc:
-                raise _too_large(exc.size, limit) from None
-            work = asyncio.get_running_loop().run_in_executor(
-                self._executor(), score, self.model, body, mime, self.layout)
-            answer = await asyncio.wait_for(work, self.timeout)
-        except RequestError as exc:
-            await send_error(send, exc)
-            return
-        except ClientGone:
-            return
-        except asyncio.TimeoutError:
-            await respond(send, 504, error_body("DEADLINE_EXCEEDED", f"Request processing time "
-                                                f"exceeded the limit of {self.timeout:g} s"))
-            return
-        await respond(send, 200, answer)
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="trackbridge-score")
-        return self._pool
+        return Response(exc.message, status_code=exc.status, media_type="text/plain")
+    return Response(error_body(exc.error_code, exc.message), status_code=exc.status,
+                    media_type=JSON_TYPE)
 
 
 def create_app(model: LoadedModel, *, max_body_bytes: int = 50 << 20,
-               timeout: float = 60.0) -> ScoringApp:
-    """The app serving ``model`` (already loaded)."""
-    return ScoringApp(model, max_body_bytes=max_body_bytes, timeout=timeout)
+               timeout: float = 60.0) -> Starlette:
+    """The app serving ``model`` (already loaded: one model per worker process)."""
+    layout = ColumnLayout.of(model.input_schema)
+    pool = ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="trackbridge-score")
+
+    async def ping(request: Request) -> Response:
+        return Response("\n", media_type=JSON_TYPE)
+
+    async def version(request: Request) -> Response:
+        return Response(__version__, media_type=JSON_TYPE)
+
+    async def invocations(request: Request) -> Response:
+        try:
+            mime = check_content_type(request.headers.get("content-type"))
+            body = await _read_body(request, max_body_bytes)
+            work = asyncio.get_running_loop().run_in_executor(pool, score, model, body, mime, layout)
+            answer = await asyncio.wait_for(work, timeout)
+        except RequestError as exc:
+            return error_response(exc)
+        except asyncio.TimeoutError:
+            return Response(error_body("DEADLINE_EXCEEDED", f"Request processing time exceeded "
+                                                            f"the limit of {timeout:g} s"),
+                            status_code=504, media_type=JSON_TYPE)
+        return Response(answer, media_type=JSON_TYPE)
+
+    routes: list[Any] = [Route("/ping", ping), Route("/health", ping), Route("/version", version),
+                         Route("/invocations", invocations, methods=["POST"])]
+    return Starlette(routes=routes)
