@@ -13,7 +13,14 @@ server's own cost dominates). For each:
 * throughput of 100-row requests: rows/s.
 
 Each round starts both servers afresh (alternating which starts and is asked first); the
-table shows the median over rounds and the min-max spread.
+table shows the median over rounds and the min-max spread, and the load average of the
+machine around each round.
+
+The ``floor`` column is the model alone, measured in this process after each round: its
+``predict`` on the DataFrame a 1-row (100-row) request becomes, back to back (hot caches,
+no HTTP, no parsing), and a fresh interpreter that only imports skops and loads the model
+file. No server of this model can beat it, so ``MLflow / floor`` is the best ratio any
+server could show.
 
     .venv/bin/python bench/serve_bench.py [--rounds 3] [--requests 1000] [--batches 300]
         [--model pipeline --model linear]
@@ -26,6 +33,7 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -162,11 +170,45 @@ def main() -> None:
         report(name, results, args.rounds)
 
 
+def floor(directory: Path, X, requests: int, batches: int) -> dict[str, float]:
+    """The model alone in this process (see the module docstring)."""
+    import pandas as pd
+
+    from trackbridge.models import load_model
+
+    model = load_model(directory).raw_model
+
+    def frame(rows):  # what a dataframe_split request of these rows becomes
+        return pd.DataFrame(data=rows.values.tolist(), columns=list(rows.columns))
+
+    one, hundred = frame(X.head(1)), frame(X.head(100))
+    for _ in range(50):
+        model.predict(one)
+    times = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        model.predict(one)
+        times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(batches):
+        model.predict(hundred)
+    busy = time.perf_counter() - start
+    code = ("import sys, skops.io as s; f = sys.argv[1]; "
+            "s.load(f, trusted=s.get_untrusted_types(file=f))")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(directory / "model.skops")], check=True)
+    cold = time.perf_counter() - start
+    t = sorted(times)
+    return {"p50_ms": t[len(t) // 2] * 1000, "p99_ms": t[int(len(t) * 0.99)] * 1000,
+            "rows_per_s": batches * 100 / busy, "cold_start_s": cold}
+
+
 def run_rounds(model, X, root: Path, args) -> dict[str, list[dict[str, float]]]:
-    results: dict[str, list[dict[str, float]]] = {"trackbridge": [], "mlflow": []}
+    results: dict[str, list[dict[str, float]]] = {"trackbridge": [], "mlflow": [], "floor": []}
     for r in range(args.rounds):
         order = ["trackbridge", "mlflow"] if r % 2 == 0 else ["mlflow", "trackbridge"]
         procs, ports, colds = [], {}, {}
+        load_before = os.getloadavg()[0]
         try:
             for kind in order:  # started one after the other: cold starts do not overlap
                 proc, ports[kind], colds[kind] = cold_start(kind, model, root / f"{kind}-{r}.log")
@@ -175,26 +217,40 @@ def run_rounds(model, X, root: Path, args) -> dict[str, list[dict[str, float]]]:
         finally:
             for proc in procs:
                 stop_group(proc)
-        for kind in order:
-            found[kind]["cold_start_s"] = colds[kind]
-            results[kind].append(found[kind])
+        found["floor"] = floor(model[2], X, args.requests, args.batches)
+        load = (load_before, os.getloadavg()[0])
+        for kind in (*order, "floor"):
+            if kind in colds:
+                found[kind]["cold_start_s"] = colds[kind]
+            results[kind].append({**found[kind], "load": load})
             print(f"round {r + 1} {kind}: " + ", ".join(f"{k} {v:.3g}"
-                                                        for k, v in found[kind].items()), flush=True)
+                                                        for k, v in found[kind].items())
+                  + f" (load average {load[0]:.2f} -> {load[1]:.2f})", flush=True)
     return results
 
 
 def report(name: str, results: dict[str, list[dict[str, float]]], rounds: int) -> None:
-    print(f"\nmodel {name}\n| metric (median of {rounds}, min-max) | trackbridge | MLflow | ratio |")
-    print("| --- | --- | --- | --- |")
+    loads = [v for x in results["floor"] for v in x["load"]]
+    print(f"\nmodel {name} (1-minute load average {min(loads):.2f}-{max(loads):.2f})")
+    print(f"| metric (median of {rounds}, min-max) | trackbridge | MLflow | ratio | floor "
+          f"(model alone) | MLflow / floor |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for key, better in (("p50_ms", "lower"), ("p99_ms", "lower"), ("rows_per_s", "higher"),
                         ("cold_start_s", "lower")):
         cells = []
-        for kind in ("trackbridge", "mlflow"):
+        for kind in ("trackbridge", "mlflow", "floor"):
             values = [x[key] for x in results[kind]]
             cells.append((statistics.median(values), min(values), max(values)))
-        ratio = cells[1][0] / cells[0][0] if better == "lower" else cells[0][0] / cells[1][0]
-        print(f"| {key} | " + " | ".join(f"{m:.4g} ({lo:.4g}-{hi:.4g})" for m, lo, hi in cells)
-              + f" | {ratio:.2f}x {'faster' if key != 'rows_per_s' else 'more'} |", flush=True)
+        lower = better == "lower"
+        shown = [f"{m:.4g} ({lo:.4g}-{hi:.4g})" for m, lo, hi in cells]
+        print(f"| {key} | {shown[0]} | {shown[1]} | {_ratio(cells[0][0], cells[1][0], lower)} | "
+              f"{shown[2]} | {_ratio(cells[2][0], cells[1][0], lower)} |", flush=True)
+
+
+def _ratio(ours: float, theirs: float, lower_is_better: bool) -> str:
+    if lower_is_better:
+        return f"{theirs / ours:.2f}x faster"
+    return f"{ours / theirs:.2f}x more"
 
 
 if __name__ == "__main__":

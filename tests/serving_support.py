@@ -63,6 +63,26 @@ def save_pickled(path: Path) -> Path:
     return path
 
 
+class SlowModel:
+    """A python_function model whose predict takes ``seconds`` (for the request timeout)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def predict(self, data):
+        import time
+
+        time.sleep(self.seconds)
+        return [0] * len(data)
+
+
+def save_slow(path: Path, seconds: float) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnsafeFormatWarning)
+        save_model(SlowModel(seconds), path)
+    return path
+
+
 class Server:
     def __init__(self, url: str, proc: subprocess.Popen, log: Path) -> None:
         self.url, self.proc, self.log = url, proc, log

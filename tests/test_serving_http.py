@@ -13,6 +13,7 @@ import requests
 from serving_support import (
     save_churn,
     save_pickled,
+    save_slow,
     save_tensor,
     serve_command,
     trackbridge_server,
@@ -51,6 +52,27 @@ def test_ping_health_and_version(churn):
     from trackbridge.version import __version__
 
     assert requests.get(server.url + "/version", timeout=10).text == __version__
+
+
+def test_routes_methods_and_answer_types(churn):
+    server, _, X, _ = churn
+    ok = server.post(_split(X.head(2)))
+    assert ok.headers["content-type"] == "application/json"
+    assert int(ok.headers["content-length"]) == len(ok.content)
+    assert requests.get(server.url + "/ping", timeout=10).headers["content-type"] == \
+        "application/json"
+    head = requests.head(server.url + "/ping", timeout=10)
+    assert (head.status_code, head.content) == (200, b"")
+    missing = requests.get(server.url + "/nope", timeout=10)
+    assert (missing.status_code, missing.text) == (404, "Not Found")
+    wrong = requests.get(server.url + "/invocations", timeout=10)
+    assert (wrong.status_code, wrong.text, wrong.headers["allow"]) == (405, "Method Not Allowed",
+                                                                        "POST")
+    assert requests.post(server.url + "/ping", timeout=10).status_code == 405
+    moved = requests.get(server.url + "/ping/?x=1", timeout=10, allow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"].endswith("/ping?x=1")
+    unsupported = server.post("age\n1", "text/plain")
+    assert unsupported.headers["content-type"] == "text/plain; charset=utf-8"
 
 
 @pytest.mark.parametrize("form", ["dataframe_split", "dataframe_records", "instances", "inputs",
@@ -235,6 +257,17 @@ def test_a_body_over_the_limit_is_413(tensor):
                              headers={"Content-Type": "application/json"})
     assert streamed.status_code == 413
     assert requests.get(server.url + "/ping", timeout=10).status_code == 200
+
+
+def test_a_request_past_the_timeout_is_504_without_waiting_for_predict(tmp_path):
+    path = save_slow(tmp_path / "slow", seconds=60)
+    with trackbridge_server(path, tmp_path, "--allow-pickle", "--timeout", "0.5") as server:
+        # the client gives up long before the model would answer: the 504 must not wait for it
+        answer = server.post({"inputs": [[1.0, 2.0]]})
+        assert answer.status_code == 504
+        assert answer.json() == {"error_code": "DEADLINE_EXCEEDED",
+                                 "message": "Request processing time exceeded the limit of 0.5 s"}
+        assert requests.get(server.url + "/ping", timeout=10).status_code == 200
 
 
 def test_a_pickle_model_is_refused_without_allow_pickle(tmp_path):

@@ -45,14 +45,22 @@ class LoadedModel:
         """Predictions for ``data`` after checking and converting it against the signature
         (raises :class:`~.errors.SchemaEnforcementError`). ``params`` go to a model whose
         ``predict`` takes ``params``; other models ignore them with a warning."""
-        data = enforce_schema(data, self.input_schema)
+        return self._call(enforce_schema(data, self.input_schema), params)
+
+    def predict_conforming(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
+        """:meth:`predict` for a DataFrame that already has exactly the signature's columns,
+        in order, each of its type (the scoring server built it so): the check is skipped
+        because it would return ``data`` unchanged."""
+        return self._call(data, params)
+
+    def _call(self, data: Any, params: Mapping[str, Any] | None) -> Any:
         if params:
             if self._takes_params:
                 return self._predict(data, params=dict(params))
             import warnings
 
             warnings.warn(f"the model's predict takes no params; ignoring {sorted(params)}",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=3)
         return self._predict(data)
 
     def __repr__(self) -> str:

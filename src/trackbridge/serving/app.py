@@ -8,15 +8,18 @@
   bodies, schema failures and a ``predict`` that raises; 413 ``RESOURCE_LIMIT_EXCEEDED`` for a
   body over the limit; 415 (plain text, as MLflow) for another content type; 504 past the
   timeout. An exception never kills the worker, and bad input never gets a 500.
+
+Scoring runs on a thread pool of its own (``run_in_executor``), so the event loop answers
+``/ping`` and the 504 while a prediction runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,26 +27,35 @@ from starlette.routing import Route
 from ..models.errors import SchemaEnforcementError
 from ..version import __version__
 from .encoding import error_body, predictions_body
+from .layout import ColumnLayout
 from .parsing import INVALID_PARAMETER_VALUE, RequestError, check_content_type, parse_request
 
 if TYPE_CHECKING:
     from ..models.loading import LoadedModel
 
 JSON_TYPE = "application/json"
+#: threads scoring at once (as Starlette's default thread limiter)
+SCORING_THREADS = 40
 PREDICT_FAILED = ("Encountered an unexpected error while evaluating the model. Verify that the "
                   "serialized input Dataframe is compatible with the model for inference.")
 
 
-def score(model: LoadedModel, body: bytes, mime: str) -> bytes:
-    """The JSON answer for one request body: parse, enforce the signature, predict, encode."""
+def score(model: LoadedModel, body: bytes, mime: str, layout: ColumnLayout | None = None) -> bytes:
+    """The JSON answer for one request body: parse, enforce the signature, predict, encode.
+
+    ``layout`` (``ColumnLayout.of(model.input_schema)``, prepared once) enables the fast
+    path of a ``dataframe_split`` body already in the signature's layout."""
     try:
-        parsed = parse_request(body, mime, model.input_schema)
+        parsed = parse_request(body, mime, model.input_schema, layout)
     except RequestError:
         raise
     except Exception as exc:  # pandas / numpy refusing a shape nobody anticipated: still input
         raise RequestError(400, f"Invalid input. {type(exc).__name__}: {exc}") from None
     try:
-        predictions = model.predict(parsed.data, params=parsed.params)
+        if parsed.conforming:
+            predictions = model.predict_conforming(parsed.data, params=parsed.params)
+        else:
+            predictions = model.predict(parsed.data, params=parsed.params)
     except SchemaEnforcementError as exc:
         raise RequestError(400, str(exc), INVALID_PARAMETER_VALUE) from None
     except Exception as exc:  # the model's own failure on this input
@@ -84,6 +96,8 @@ def error_response(exc: RequestError) -> Response:
 def create_app(model: LoadedModel, *, max_body_bytes: int = 50 << 20,
                timeout: float = 60.0) -> Starlette:
     """The app serving ``model`` (already loaded: one model per worker process)."""
+    layout = ColumnLayout.of(model.input_schema)
+    pool = ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="trackbridge-score")
 
     async def ping(request: Request) -> Response:
         return Response("\n", media_type=JSON_TYPE)
@@ -95,7 +109,8 @@ def create_app(model: LoadedModel, *, max_body_bytes: int = 50 << 20,
         try:
             mime = check_content_type(request.headers.get("content-type"))
             body = await _read_body(request, max_body_bytes)
-            answer = await asyncio.wait_for(run_in_threadpool(score, model, body, mime), timeout)
+            work = asyncio.get_running_loop().run_in_executor(pool, score, model, body, mime, layout)
+            answer = await asyncio.wait_for(work, timeout)
         except RequestError as exc:
             return error_response(exc)
         except asyncio.TimeoutError:

@@ -11,18 +11,23 @@
 
 JSON numbers carry no width, so parsing gives them the signature's type where that loses
 nothing (an integer for a ``float`` column or tensor becomes a float); what is left to check
-is :mod:`trackbridge.models.schema_enforcement`'s job. Every failure is a
+is :mod:`trackbridge.models.schema_enforcement`'s job. Given the model's
+:class:`~.layout.ColumnLayout`, a ``dataframe_split`` body already in the signature's layout
+comes back as the conforming frame itself (``Parsed.conforming``). Every failure is a
 :class:`RequestError` carrying MLflow's status and error code.
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..models.schema_enforcement import is_tensor_schema
+from . import json_body
+
+if TYPE_CHECKING:
+    from .layout import ColumnLayout
 
 JSON, CSV, PARQUET = "application/json", "text/csv", "application/vnd.apache.parquet"
 CONTENT_TYPES = (JSON, CSV, PARQUET)
@@ -47,6 +52,9 @@ class RequestError(Exception):
 class Parsed(NamedTuple):
     data: Any
     params: dict[str, Any] | None
+    #: True when ``data`` already has exactly the signature's columns and types (the
+    #: :class:`~.layout.ColumnLayout` fast path): enforcing the schema would change nothing
+    conforming: bool = False
 
 
 def _invalid(message: str) -> RequestError:
@@ -71,28 +79,31 @@ def check_content_type(header: str | None) -> str:
     return mime
 
 
-def parse_request(body: bytes, mime: str, schema: Sequence[Mapping[str, Any]] | None) -> Parsed:
-    """The model input (and params) of one request body of media type ``mime``."""
+def parse_request(body: bytes, mime: str, schema: Sequence[Mapping[str, Any]] | None,
+                  layout: ColumnLayout | None = None) -> Parsed:
+    """The model input (and params) of one request body of media type ``mime``; ``layout``
+    (of ``schema``) enables the ``dataframe_split`` fast path."""
     if mime == JSON:
-        return parse_json(body, schema)
+        return parse_json(body, schema, layout)
     if mime == CSV:
         return Parsed(parse_csv(body, schema), None)
     return Parsed(parse_parquet(body), None)
 
 
 # -- JSON -----------------------------------------------------------------------------------
-def parse_json(body: bytes | str, schema: Sequence[Mapping[str, Any]] | None) -> Parsed:
+def parse_json(body: bytes | str, schema: Sequence[Mapping[str, Any]] | None,
+               layout: ColumnLayout | None = None) -> Parsed:
     try:
-        document = json.loads(body)
+        document = json_body.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _invalid(f"Ensure that input is a valid JSON formatted string. Error: {exc}") from None
     if not isinstance(document, dict):
         raise _invalid(f"{REQUIRED_FORMAT}. Received a {type(document).__name__}.")
-    return parse_document(document, schema)
+    return parse_document(document, schema, layout)
 
 
-def parse_document(document: Mapping[str, Any],
-                   schema: Sequence[Mapping[str, Any]] | None) -> Parsed:
+def parse_document(document: Mapping[str, Any], schema: Sequence[Mapping[str, Any]] | None,
+                   layout: ColumnLayout | None = None) -> Parsed:
     """The model input of an already decoded JSON request object."""
     found = [k for k in FORMATS if k in document]
     unknown = sorted(set(document) - set(FORMATS) - {PARAMS})
@@ -105,6 +116,11 @@ def parse_document(document: Mapping[str, Any],
     key = found[0]
     value = document[key]
     if key == "dataframe_split":
+        if layout is not None and type(value) is dict and "index" not in value and \
+                value.keys() <= {"columns", "data"}:
+            frame = layout.frame(value.get("columns"), value.get("data"))
+            if frame is not None:
+                return Parsed(frame, params, True)
         data = _split(value, schema)
     elif key == "dataframe_records":
         data = _records(value)

@@ -56,7 +56,7 @@ def _uvicorn_options(options: ServeOptions) -> dict[str, Any]:
 
     fast = importlib.util.find_spec("httptools") is not None
     return {"host": options.host, "port": options.port, "log_level": "warning",
-            "access_log": False, "http": "httptools" if fast else "h11",
+            "access_log": False, "http": "httptools" if fast else "h11", "ws": "none",
             "timeout_graceful_shutdown": 5}
 
 
