@@ -8,6 +8,11 @@
    (``--export-import PATH`` adds it to sys.path), else against MLflow's client copying the
    same runs (runs, params, tags, full histories in batches of 1000, artifacts).
 
+For the sync, each contender's line also gives the CPU seconds the server spent on it (its
+process group), this client's CPU seconds, other processes' CPU seconds on the machine
+meanwhile, and the load average; the last line gives the floor those allow: the server's and
+the client's CPU spread over every core, so the best wall time any client could reach here.
+
     .venv/bin/python bench/mlflow_bench.py [--points 100000] [--runs 50] [--in-flight 4 8]
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +37,54 @@ for var in [v for v in os.environ if v.startswith("MLFLOW_TRACKING_")]:
     del os.environ[var]
 
 
+class Meter:
+    """Wall time and CPU seconds of one timed stretch: the server's process group, this
+    process, and everything else on the machine (Linux ``/proc``)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pgid = os.getpgid(server_pid)
+        self.wall = self.server = self.client = self.others = 0.0
+        self.load = 0.0
+
+    def _server_cpu(self) -> float:
+        tick, total = os.sysconf("SC_CLK_TCK"), 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.pgid:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+    @staticmethod
+    def _machine_cpu() -> float:
+        """CPU seconds all cores spent busy (steal included) since boot."""
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _client_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def start(self) -> None:
+        self._at = (time.perf_counter(), self._server_cpu(), self._client_cpu(), self._machine_cpu())
+
+    def stop(self) -> float:
+        wall, server, client, machine = self._at
+        self.wall = time.perf_counter() - wall
+        self.server = self._server_cpu() - server
+        self.client = self._client_cpu() - client
+        self.others = max(self._machine_cpu() - machine - self.server - self.client, 0.0)
+        self.load = os.getloadavg()[0]
+        return self.wall
+
+    def columns(self) -> str:
+        return (f"{self.server:.1f} s | {self.client:.1f} s | {self.others:.1f} s | "
+                f"{self.load:.2f} |")
+
+
 def points(n: int) -> list[tuple[str, float, int, int]]:
     t0 = int(time.time() * 1000)
     return [(("loss", "acc", "lr", "grad_norm")[i % 4], 1.0 / (i + 1), t0 + i, i // 4)
@@ -42,7 +96,7 @@ def mlflow_config(url: str, experiment: str, in_flight: int) -> dict:
             "mlflow": {"tracking_uri": url}}
 
 
-def bench_trackbridge_sync(root: Path, url: str, data, in_flight: int) -> float:
+def bench_trackbridge_sync(root: Path, url: str, data, in_flight: int, meter: Meter) -> float:
     import trackbridge as tb
     from trackbridge.config import load_config
     from trackbridge.local.store import LocalBackend
@@ -60,26 +114,26 @@ def bench_trackbridge_sync(root: Path, url: str, data, in_flight: int) -> float:
                     max_in_flight=config.max_in_flight)
     import requests  # noqa: F401  (imported before the clock starts, as mlflow is below)
 
-    start = time.perf_counter()
+    meter.start()
     [report] = sync(plan, select_runs(source))
-    seconds = time.perf_counter() - start
+    seconds = meter.stop()
     assert report.error is None, report.error
     return seconds
 
 
-def bench_mlflow_client(url: str, data) -> float:
+def bench_mlflow_client(url: str, data, meter: Meter) -> float:
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param
 
     client = MlflowClient(tracking_uri=url)
-    start = time.perf_counter()
+    meter.start()
     exp = client.create_experiment(f"bench-mlflow-{time.time_ns()}")
     run_id = client.create_run(exp).info.run_id
     client.log_batch(run_id, params=[Param(f"param_{i}", str(i)) for i in range(20)])
     for i in range(0, len(data), 1000):
         client.log_batch(run_id, metrics=[Metric(k, v, ts, s) for k, v, ts, s in data[i:i + 1000]])
     client.set_terminated(run_id)
-    return time.perf_counter() - start
+    return meter.stop()
 
 
 WRITE_MLRUNS = r'''
@@ -163,15 +217,25 @@ def trackbridge_migrate(mlruns: Path, url: str, work: Path, in_flight: int) -> f
     return seconds
 
 
-def bench_sync(root: Path, url: str, args: argparse.Namespace) -> None:
+def bench_sync(root: Path, url: str, server_pid: int, args: argparse.Namespace) -> None:
     data = points(args.points)
-    theirs = bench_mlflow_client(url, data)
-    ours = {n: bench_trackbridge_sync(root, url, data, n) for n in args.in_flight}
-    print(f"sync of 1 run, {args.points:,} points + 20 params -> mlflow server --workers 4")
-    print(f"| MLflow client (log_batch of 1000) | {theirs:.1f} s | |")
+    mlflow_meter = Meter(server_pid)
+    theirs = bench_mlflow_client(url, data, mlflow_meter)
+    meters = {n: Meter(server_pid) for n in args.in_flight}
+    ours = {n: bench_trackbridge_sync(root, url, data, n, meters[n]) for n in args.in_flight}
+    cores = os.cpu_count() or 1
+    print(f"sync of 1 run, {args.points:,} points + 20 params -> mlflow server --workers 4 "
+          f"({cores} cores)")
+    print("| contender | wall | ratio | server CPU | client CPU | others' CPU | load avg |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| MLflow client (log_batch of 1000) | {theirs:.1f} s | | {mlflow_meter.columns()}")
     for n, seconds in ours.items():
         print(f"| trackbridge sync, max_in_flight={n} | {seconds:.1f} s | "
-              f"{theirs / seconds:.2f}x faster |")
+              f"{theirs / seconds:.2f}x faster | {meters[n].columns()}")
+    for n, meter in meters.items():
+        floor = (meter.server + meter.client) / cores
+        print(f"max_in_flight={n}: the server's and the client's CPU over {cores} cores allow "
+              f"no less than {floor:.1f} s, at most {theirs / floor:.2f}x")
 
 
 def main() -> None:
@@ -193,7 +257,7 @@ def main() -> None:
         proc, server = start_mlflow(root / "server", workers=4, timeout=600)
         try:
             if not args.skip_sync:
-                bench_sync(root, server.url, args)
+                bench_sync(root, server.url, proc.pid, args)
             if args.skip_migration:
                 return
             work = root / "migrate"

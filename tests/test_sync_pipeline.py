@@ -132,3 +132,24 @@ def test_a_bad_max_in_flight_is_a_config_error_naming_key_value_and_range(value)
 def test_max_in_flight_comes_from_the_destination_config():
     assert tb.config.load_config({}).max_in_flight == 4
     assert tb.config.load_config({"max_in_flight": 16}).max_in_flight == 16
+
+
+def test_the_next_batch_goes_out_before_the_ledger_records_an_answer():
+    """An answer frees a slot: the next request is sent first, then the (fsynced) ledger
+    write, so the ledger's latency overlaps the requests in flight instead of idling a slot."""
+    from trackbridge.sync.pipeline import send_pipelined
+
+    events: list[tuple] = []
+    second = threading.Event()
+
+    def send(i):
+        if i == 1:
+            assert second.wait(30), "batch 1 was never released"
+
+    def acknowledge(start, stop, busy):
+        events.append(("ack", start, stop, busy))
+        second.set()  # batch 1 answers only once batch 0's answer was recorded
+
+    send_pipelined(3, send, acknowledge, width=2, before_send=lambda: events.append(("send",)))
+    assert events[:4] == [("send",), ("send",), ("send",), ("ack", 0, 1, True)]
+    assert events[-1] == ("ack", events[-1][1], 3, False)

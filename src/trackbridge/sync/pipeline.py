@@ -6,7 +6,9 @@ in any order; ``acknowledge`` is called, on the caller's thread and in order, fo
 *contiguous* prefix of completed batches, so a cursor built from it never passes a batch
 that has not landed. ``busy`` tells it whether anything beyond that prefix may have reached
 the service (a request in flight, one completed out of order, or one that failed): the
-caller keeps the run *in doubt* while it is. After a failure nothing new is sent; the
+caller keeps the run *in doubt* while it is. Slots an answer frees are refilled *before*
+that answer is acknowledged, so the caller's (durable, slow) ledger write overlaps the
+requests in flight rather than leaving a slot idle. After a failure nothing new is sent; the
 requests in flight are waited for, the prefix they complete is acknowledged, and the first
 error is raised.
 """
@@ -56,10 +58,10 @@ def send_pipelined(n: int, send: Callable[[int], None],
             stop = acked
             while stop < n and done[stop]:
                 stop += 1
+            fill()  # refill the freed slots first: the ledger write below overlaps them
             if stop > acked:
                 busy = bool(running) or error is not None or any(done[stop:])
                 acknowledge(acked, stop, busy)
                 acked = stop
-            fill()
     if error is not None:
         raise error

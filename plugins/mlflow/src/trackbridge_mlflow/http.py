@@ -6,6 +6,9 @@ and read timeouts are resent only for safe requests (see ``trackbridge.mlflow_re
 and an unsafe one (a metric batch, a run creation) raises a ``BackendError`` saying it may be
 partly applied: sync then compares the server with the source and sends what is missing.
 Messages never hold a secret: the auth object's secrets and token-shaped text are masked.
+
+Connections: up to :data:`POOL_SIZE` are kept alive per server (sync sends up to
+``max_in_flight`` batches of a run at once, times ``--workers`` runs).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from .version import __version__
 #: basic-auth credentials (base64 of user:password), which the core's masking leaves to us
 _BASIC = re.compile(r"(?i)\b(basic\s+)[A-Za-z0-9+/=]{8,}")
 USER_AGENT = f"trackbridge-mlflow/{__version__}"
+#: connections kept alive per server: the most batches one run has in flight (``max_in_flight``
+#: is at most 64); more requests at once still go, on connections closed after use
+POOL_SIZE = 64
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -92,6 +98,8 @@ class Http:
         session.verify = tls.verify
         session.cert = tls.cert
         session.headers["User-Agent"] = USER_AGENT
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE))
         throttle_session(session, lambda: self.policy.throttle)
         return session
 
