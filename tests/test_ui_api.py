@@ -87,6 +87,13 @@ def test_runs_table_sorts_pages_and_picks_columns(client, demo):
     for order in ("asc", "desc"):
         rows = ok_json(client, f"/api/experiments/demo?sort=metrics.acc&order={order}")["runs"]
         assert rows[-1]["id"] == demo.xss
+    for order in ("asc", "desc"):  # an attribute column held in a tag, and a tag
+        commits = [r["commit"] for r in ok_json(
+            client, f"/api/experiments/demo?sort=commit&order={order}")["runs"]]
+        assert "0123456" in commits and commits == sorted(commits, reverse=order == "desc")
+        rows = ok_json(client, f"/api/experiments/demo?sort=tags.team&order={order}")["runs"]
+        assert [r["id"] for r in rows] == [demo.parent, demo.xss]  # no team: last either way
+    assert desc["available"]["params"] == ["depth", "lr", "optimizer"]  # the experiment's keys
     html = client.get(f"/experiments/demo?{q}&order=desc").text
     assert "sort=params.lr&amp;order=asc" in html  # the active column's link flips the order
 

@@ -3,7 +3,12 @@ invalidates the runs, a new chunk invalidates a series, a RUNNING run is always 
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 import trackbridge as tb
+from trackbridge.errors import ValidationError
 from trackbridge.local.store import LocalBackend
 from trackbridge.ui.caches import RunCache, SeriesCache
 
@@ -23,6 +28,54 @@ def test_runs_are_reread_after_any_commit_and_never_cached_while_running(store):
         assert cache.search(exp, "tags.t = '1'")[0].name == "two"
     assert {r.name: r.status for r in cache.search(exp)}["two"] == "FINISHED"
     assert [r.name for r in cache.search(exp, "attributes.run_name = 'one'")] == ["one"]
+
+
+FILTERS = [
+    None, "metrics.acc > 0.5", "metrics.loss >= 0.5 and params.depth = '2'", "params.lr != '0.1'",
+    "tags.team LIKE 'm%'", "tags.team = 'cv' and attributes.run_name != 'r0'",
+    "metrics.nope < 1", "attributes.status = 'FINISHED'", "params.`depth` IN ('1', '3')",
+    "metrics.loss != 0.25",
+]
+
+
+@pytest.fixture
+def many(store):
+    for i in range(6):
+        with tb.start_run(experiment="f", run_name=f"r{i}", config=store,
+                          tags={"team": "ml" if i % 2 else "cv"}) as run:
+            run.log_params({"depth": i % 4, **({"lr": 0.1 * (i % 3)} if i != 4 else {})})
+            run.log_metrics({"acc": i / 5, "loss": math.nan if i == 3 else 1 - i / 4})
+    backend = LocalBackend(store["local"]["path"])
+    return backend, backend.get_experiment("f").id
+
+
+@pytest.mark.parametrize("where", FILTERS)
+def test_search_reading_only_the_filters_keys_matches_the_stores_search(many, where):
+    backend, exp = many
+    cache = RunCache(backend)
+    expected = [r.id for r in backend.search_runs([exp], where)]
+    assert [r.id for r in cache.search(exp, where)] == expected
+    assert all(r.params == r.metrics == r.tags == {} for r in cache.search(exp, where))
+    assert [r.id for r in cache.whole(cache.search(exp, where))] == expected
+
+
+def test_a_bad_filter_is_the_cores_error(many):
+    backend, exp = many
+    with pytest.raises(ValidationError, match="bad operator"):
+        RunCache(backend).search(exp, "metrics.acc >> 1")
+
+
+def test_values_and_keys_are_reused_until_a_commit(many, store):
+    backend, exp = many
+    cache = RunCache(backend)
+    acc = cache.values(exp, "metrics", "acc")
+    assert cache.values(exp, "metrics", "acc") is acc and len(acc) == 6
+    assert cache.keys(exp) is cache.keys(exp)
+    with tb.start_run(experiment="f", run_name="new", config=store) as run:
+        run.log_metric("acc", 7.0)
+        run.log_param("fresh", 1)
+    assert cache.values(exp, "metrics", "acc")[run.id] == 7.0
+    assert "fresh" in cache.keys(exp)["params"]
 
 
 def test_a_series_is_reread_when_the_key_gets_a_new_chunk(store):

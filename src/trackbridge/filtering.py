@@ -110,6 +110,22 @@ def compile_filter(filter: str | None, backend: str = "local") -> Callable[[Run]
     return lambda run: all(check(run) for check in checks)
 
 
+def filter_keys(filter: str | None) -> set[tuple[str, str]]:
+    """The ``(entity, key)`` pairs of params, metrics and tags that ``filter`` reads
+    (``entity`` is ``params``, ``metrics`` or ``tags``; attributes are left out): all a
+    reader must load to evaluate it. Clauses that do not parse are skipped
+    (:func:`compile_filter` reports them)."""
+    found: set[tuple[str, str]] = set()
+    if not filter or not filter.strip():
+        return found
+    for part in _split_and(filter):
+        m = _CLAUSE.fullmatch(part)
+        entity = _ENTITY.get(m.group("entity").lower()) if m else None
+        if entity is not None and entity != "attributes":
+            found.add((entity, m.group("key").strip("`\"")))
+    return found
+
+
 def _clause(text: str, whole: str, backend: str) -> Callable[[Run], bool]:
     m = _CLAUSE.fullmatch(text)
     entity = _ENTITY.get(m.group("entity").lower()) if m else None

@@ -1,5 +1,7 @@
 """Params, latest metrics and tags of many runs at once: three queries for a whole search
-instead of three per run (10,000 runs are read in a fraction of a second)."""
+instead of three per run (10,000 runs are read in a fraction of a second), or only the keys
+asked for (:func:`values_of`) and the key names (:func:`keys_of`), which a table of many
+runs needs before it needs everything."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import sqlite3
 from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 _BY_RUN = itemgetter(0)
+#: Where each entity of a run lives (``metrics``: the latest value of each key).
+TABLES = {"params": "params", "metrics": "latest_metrics", "tags": "tags"}
 
 
 class RunDetails(NamedTuple):
@@ -38,3 +42,27 @@ def details_of(conn: sqlite3.Connection, where: str, args: Sequence[object]) -> 
             values.update((key, nan) for key, value in values.items() if value is None)
     return {pk: RunDetails(params.get(pk) or {}, metrics.get(pk) or {}, tags.get(pk) or {})
             for pk in params.keys() | metrics.keys() | tags.keys()}
+
+
+def values_of(conn: sqlite3.Connection, experiment_id: int, entity: str,
+              keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """key -> {run id: value} of ``entity``'s ``keys`` over the experiment's runs (a run
+    without the key is absent; a NaN metric is NaN)."""
+    out: dict[str, dict[str, Any]] = {key: {} for key in keys}
+    if not keys:
+        return out
+    marks = ",".join("?" * len(keys))
+    rows = conn.execute(
+        f"SELECT t.key, r.run_id, t.value FROM runs r JOIN {TABLES[entity]} t USING (run_pk) "
+        f"WHERE r.experiment_id = ? AND t.key IN ({marks})", (experiment_id, *keys))
+    for key, run_id, value in rows:
+        out[key][run_id] = float("nan") if value is None and entity == "metrics" else value
+    return out
+
+
+def keys_of(conn: sqlite3.Connection, experiment_id: int) -> dict[str, list[str]]:
+    """entity -> the sorted distinct keys its runs have, for ``params``, ``metrics``, ``tags``."""
+    return {entity: [key for (key,) in conn.execute(
+        f"SELECT DISTINCT t.key FROM runs r JOIN {table} t USING (run_pk) "
+        "WHERE r.experiment_id = ? ORDER BY t.key", (experiment_id,))]
+        for entity, table in TABLES.items()}

@@ -41,7 +41,7 @@ from .inputs import DatasetInputs
 from .liveness import HOST, Locks, pid_alive, process_start_marker
 from .metric_store import MetricChunks
 from .run_artifacts import RunArtifacts
-from .run_details import RunDetails, details_of
+from .run_details import RunDetails, details_of, keys_of, values_of
 
 #: SQLite has no request size: big batches just mean fewer transactions.
 LOCAL_LIMITS = Limits(
@@ -51,6 +51,8 @@ LOCAL_LIMITS = Limits(
     max_entities_per_batch=70_000,
     max_batch_bytes=None,
 )
+#: Run ids bound in one query (well under SQLite's limit on bound variables).
+IDS_PER_QUERY = 500
 _RUN_COLUMNS = (
     "r.run_pk, r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_time, r.end_time, "
     "r.parent_run_id, r.host, r.pid, r.pid_started"
@@ -297,13 +299,50 @@ class LocalBackend(MetricChunks, RunArtifacts, DatasetInputs, Backend):
             where, args = f"WHERE r.experiment_id IN ({marks})", [int(i) for i in experiment_ids]
         else:
             where, args = "", []
-        rows = conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e USING (experiment_id) "
-            f"{where} ORDER BY r.start_time DESC, r.run_pk DESC",
-            args,
-        ).fetchall()
+        rows = self._run_rows(conn, where, args)
         details = details_of(conn, where, args)
         for row in rows:
             run = self._run(conn, row, details.get(row[0], RunDetails({}, {}, {})))
             if matches(run):
                 yield run
+
+    @staticmethod
+    def _run_rows(conn: sqlite3.Connection, where: str, args: Sequence[object]) -> list[tuple]:
+        return conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e USING (experiment_id) "
+            f"{where} ORDER BY r.start_time DESC, r.run_pk DESC",
+            args,
+        ).fetchall()
+
+    # -- lean reads of many runs (a table of 10,000 runs reads only what it shows) -------
+    def run_headers(self, experiment_id: str) -> list[Run]:
+        """The experiment's runs, newest first, *without* params, metrics and tags (their
+        dicts are empty): the cheap part of :meth:`search_runs`. A RUNNING run whose writer
+        died is reported (and stored) KILLED, as everywhere."""
+        conn = self.connection()
+        rows = self._run_rows(conn, "WHERE r.experiment_id = ?", (int(experiment_id),))
+        return [self._run(conn, row, RunDetails({}, {}, {})) for row in rows]
+
+    def run_values(self, experiment_id: str, entity: str,
+                   keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """key -> {run id: value} of ``keys`` of ``entity`` (``params``, ``metrics``: the
+        latest value, ``tags``) over the experiment's runs; runs without a key are absent."""
+        return values_of(self.connection(), int(experiment_id), entity, keys)
+
+    def run_keys(self, experiment_id: str) -> dict[str, list[str]]:
+        """``{"params": [...], "metrics": [...], "tags": [...]}``: the sorted distinct keys
+        the experiment's runs have."""
+        return keys_of(self.connection(), int(experiment_id))
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Whole runs (as :meth:`get_run`) of ``run_ids`` in one read, in that order;
+        ids that are not runs of the store are left out."""
+        conn = self.connection()
+        found: dict[str, Run] = {}
+        for start in range(0, len(run_ids), IDS_PER_QUERY):
+            part = list(run_ids[start:start + IDS_PER_QUERY])
+            where = f"WHERE r.run_id IN ({','.join('?' * len(part))})"
+            details = details_of(conn, where, part)
+            for row in self._run_rows(conn, where, part):
+                found[row[1]] = self._run(conn, row, details.get(row[0], RunDetails({}, {}, {})))
+        return [found[i] for i in run_ids if i in found]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 from ..backend import Backend
-from ..entities import Run
+from ..entities import TAG_PARENT_RUN_ID, Run
 from ..errors import NotFoundError
 from ..local.store import LocalBackend
 from ..metric_arrays import MetricArrays
@@ -27,10 +28,39 @@ class UIState:
             self._cache, self._series = RunCache(backend), SeriesCache(backend)
 
     def search(self, experiment_id: str, filter: str | None = None) -> list[Run]:
-        """Runs of one experiment matching ``filter``, newest first."""
+        """Runs of one experiment matching ``filter``, newest first. From the local store
+        they are headers: params, metrics and tags are empty (read them with
+        :meth:`values`, or :meth:`whole` for the runs shown); other backends' are whole."""
         if self._cache is not None:
             return self._cache.search(experiment_id, filter)
         return list(self.backend.search_runs([experiment_id], filter))
+
+    def values(self, experiment_id: str, runs: list[Run], entity: str, key: str) -> dict[str, Any]:
+        """run id -> the value of ``entity.key`` (``params``, ``metrics``, ``tags``) for
+        ``runs`` (a result of :meth:`search`); runs without it are absent."""
+        if self._cache is not None:
+            return self._cache.values(experiment_id, entity, key)
+        return {r.id: getattr(r, entity)[key] for r in runs if key in getattr(r, entity)}
+
+    def keys(self, experiment_id: str, runs: list[Run]) -> dict[str, list[str]]:
+        """The sorted keys per entity: of the experiment's runs (local store), else of ``runs``."""
+        if self._cache is not None:
+            return self._cache.keys(experiment_id)
+        return {e: sorted(set().union(*(getattr(r, e) for r in runs)))
+                for e in ("params", "metrics", "tags")}
+
+    def whole(self, runs: list[Run]) -> list[Run]:
+        """``runs`` (from :meth:`search`) with their params, latest metrics and tags."""
+        return self._cache.whole(runs) if self._cache is not None else runs
+
+    def children(self, run: Run) -> list[Run]:
+        """The whole runs whose parent is ``run``, newest first."""
+        if self._cache is not None:
+            return self.whole([r for r in self._cache.headers(run.experiment_id)
+                               if r.parent_run_id == run.id])
+        found = self.backend.search_runs([run.experiment_id],
+                                         f"tags.`{TAG_PARENT_RUN_ID}` = '{run.id}'")
+        return [r for r in found if r.parent_run_id == run.id]
 
     def metric_arrays(self, run_id: str, keys: list[str]) -> dict[str, MetricArrays]:
         """Columns of several keys of one run (the local store reads its chunks once)."""

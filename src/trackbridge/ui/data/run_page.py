@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...entities import TAG_PARENT_RUN_ID, Run
+from ...entities import Run
 from ...errors import NotFoundError
 from ...metric_arrays import MetricArrays, require_numpy
 from ..rendering import url_path
@@ -38,8 +38,7 @@ def _lineage(state: UIState, run: Run) -> tuple[dict[str, Any] | None, list[dict
             parent = run_summary(state.backend.get_run(run.parent_run_id))
         except NotFoundError:
             parent = {"id": run.parent_run_id, "name": run.parent_run_id[:8], "url": None}
-    children = state.search(run.experiment_id, f"tags.`{TAG_PARENT_RUN_ID}` = '{run.id}'")
-    return parent, [run_summary(c) for c in children if c.parent_run_id == run.id]
+    return parent, [run_summary(c) for c in state.children(run)]
 
 
 def run_header(state: UIState, run: Run) -> dict[str, Any]:

@@ -3,6 +3,7 @@ sorted by any column, paged, with child runs folded under their parent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
@@ -31,11 +32,16 @@ def parse_columns(text: str | None) -> list[str]:
     return columns
 
 
+def check_sort(column: str) -> None:
+    if column not in ATTRIBUTES and column.partition(".")[0] not in ENTITIES:
+        raise ValidationError(
+            f"sort={column!r}: sort by {', '.join(ATTRIBUTES)} or metrics.<key>, params.<key>, "
+            "tags.<key>")
+
+
 def cell(run: Run, column: str) -> Any:
-    """The value of ``column`` (an attribute or ``<entity>.<key>``) for ``run``."""
-    if column == "name":
-        return run.name
-    if column in ("status", "start_time"):
+    """The value of ``column`` (an attribute or ``<entity>.<key>``) of a whole ``run``."""
+    if column in ("name", "status", "start_time"):
         return getattr(run, column)
     if column == "duration":
         return duration_ms(run)
@@ -44,6 +50,24 @@ def cell(run: Run, column: str) -> Any:
         return value[:7] if value and column == "commit" else value
     entity, _, key = column.partition(".")
     return getattr(run, entity).get(key)
+
+
+def column_reader(state: UIState, experiment_id: str, runs: list[Run],
+                  column: str) -> Callable[[Run], Any]:
+    """How to read ``column`` (an attribute or ``<entity>.<key>``) of any of ``runs``
+    (headers will do: params, metrics and tags come from :meth:`UIState.values`)."""
+    if column in ("name", "status", "start_time"):
+        return attrgetter(column)
+    if column == "duration":
+        return duration_ms
+    if column in _TAG_COLUMNS:
+        entity, key = "tags", _TAG_COLUMNS[column]
+    else:
+        entity, _, key = column.partition(".")
+    get = state.values(experiment_id, runs, entity, key).get
+    if column == "commit":
+        return lambda run: (value := get(run.id)) and value[:7]
+    return lambda run: get(run.id)
 
 
 def _sort_key(value: Any) -> tuple:
@@ -55,15 +79,13 @@ def _sort_key(value: Any) -> tuple:
         return (1, 0.0, str(value))
 
 
-def sort_runs(runs: list[Run], column: str, descending: bool) -> list[Run]:
-    """Runs by ``column`` (numbers by value, then text); runs without a value always last."""
-    if column not in ATTRIBUTES and column.partition(".")[0] not in ENTITIES:
-        raise ValidationError(
-            f"sort={column!r}: sort by {', '.join(ATTRIBUTES)} or metrics.<key>, params.<key>, "
-            "tags.<key>")
+def sort_runs(runs: list[Run], column: str, descending: bool,
+              read: Callable[[Run], Any]) -> list[Run]:
+    """Runs by ``column`` (numbers by value, then text; ``read`` gives a run's value);
+    runs without a value always last."""
     if column == "start_time":  # runs come newest first: no need to sort
         return list(runs) if descending else runs[::-1]
-    keyed = [(cell(r, column), r) for r in runs]
+    keyed = [(read(r), r) for r in runs]
     have = [(v, r) for v, r in keyed if v is not None]
     have.sort(key=lambda pair: _sort_key(pair[0]), reverse=descending)
     return [r for _, r in have] + [r for v, r in keyed if v is None]
@@ -73,13 +95,15 @@ def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: st
                order: str = "desc", offset: int = 0, limit: int = DEFAULT_LIMIT,
                columns: str | None = None, parent: str | None = None) -> dict[str, Any]:
     """One page of the experiment's runs. A bad ``filter`` is reported in ``filter_error``
-    (the table is then empty); the other bad arguments raise ValidationError."""
+    (the table is then empty); the other bad arguments raise ValidationError. Of the runs,
+    only the page's are read whole; filter and sort read just the keys they name."""
     if order not in ("asc", "desc"):
         raise ValidationError(f"order={order!r}: use asc or desc")
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise ValidationError(f"limit={limit}, offset={offset}: limit is 1 to {MAX_LIMIT}, "
                               "offset >= 0")
     chosen = parse_columns(columns)
+    check_sort(sort)
     try:
         experiment_id, runs = find_experiment_runs(state, name, filter)
         filter_error = None
@@ -92,17 +116,18 @@ def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: st
         if run.parent_run_id in shown:
             children.setdefault(run.parent_run_id, []).append(run)
     level = children.get(parent, []) if parent else [r for r in runs if r.parent_run_id not in shown]
-    level = sort_runs(level, sort, order == "desc")
-    keys = {e: sorted(set().union(*map(attrgetter(e), runs))) for e in ENTITIES}
+    level = sort_runs(level, sort, order == "desc", column_reader(state, experiment_id, runs, sort))
+    keys = state.keys(experiment_id, runs)
     if not chosen:
         chosen = ([f"metrics.{k}" for k in keys["metrics"][:DEFAULT_COLUMNS]]
                   + [f"params.{k}" for k in keys["params"][:DEFAULT_COLUMNS]])
-    page = [{**run_full(r), "child_count": len(children.get(r.id, ())),
-             "values": {c: cell(r, c) for c in chosen}} for r in level[offset:offset + limit]]
+    page = state.whole(level[offset:offset + limit])
+    rows = [{**run_full(r), "child_count": len(children.get(r.id, ())),
+             "values": {c: cell(r, c) for c in chosen}} for r in page]
     return {
         "experiment": {"id": experiment_id, "name": name, "url": f"/experiments/{url_path(name)}"},
         "backend": state.title, "filter": filter or "", "filter_error": filter_error,
         "sort": sort, "order": order, "offset": offset, "limit": limit, "parent": parent,
         "total": len(level), "matching_runs": len(runs), "columns": chosen, "available": keys,
-        "runs": page, "running": sum(r["status"] == "RUNNING" for r in page),
+        "runs": rows, "running": sum(r["status"] == "RUNNING" for r in rows),
     }
