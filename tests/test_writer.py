@@ -161,6 +161,9 @@ def test_chunks_of_both_timestamp_layouts_read_back_as_whole_ms(tmp_path):
         (1.0, 1_700_000_000_001, 0), (2.0, 1_700_000_000_002, 1),
         (3.0, 1_700_000_000_003, 2), (4.0, 1_700_000_000_004, 3)]
     assert all(type(p.timestamp) is int for p in history)
+    arrays = store.get_metric_arrays(run.id, "m")  # the columnar read (blob I/O) agrees
+    assert arrays.timestamp.tolist() == [p.timestamp for p in history]
+    assert arrays.value.tolist() == [1.0, 2.0, 3.0, 4.0] and arrays.step.tolist() == [0, 1, 2, 3]
     points, end = store.points_since(run.id, 1)
     assert end == 4 and [p.timestamp for p in points] == [1_700_000_000_002, 1_700_000_000_003,
                                                          1_700_000_000_004]

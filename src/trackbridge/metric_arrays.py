@@ -69,10 +69,10 @@ def ordered(arrays: MetricArrays) -> MetricArrays:
     step, ts = arrays.step, arrays.timestamp
     if len(step) < 2:
         return arrays
-    d_step = np.diff(step)
-    if (d_step > 0).all():  # the common case, one step per point: no look at the timestamps
+    later, earlier = step[1:], step[:-1]  # views: only boolean temporaries are allocated
+    if (later > earlier).all():  # the common case, one step per point: no look at the timestamps
         return arrays
-    if (d_step >= 0).all() and ((d_step > 0) | (np.diff(ts) >= 0)).all():
+    if (later >= earlier).all() and ((later > earlier) | (ts[1:] >= ts[:-1])).all():
         return arrays
     order = np.lexsort((ts, step))  # stable: logged order on ties
     return MetricArrays(arrays.key, step[order], ts[order], arrays.value[order])

@@ -19,7 +19,7 @@ import json
 import struct
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import compress
 from typing import NamedTuple
 
@@ -119,26 +119,54 @@ def decode_all(keys_json: str, key_index: bytes | None, values: bytes, timestamp
     return list(map(Metric._make, zip(names, vals, stamps, steps_)))
 
 
-def decode_key_arrays(rows: list[tuple], key: str) -> MetricArrays:
-    """The points of ``key`` in stored chunk rows ``(keys, key_index, vals, timestamps,
-    steps, layout)``, as numpy columns ordered by step then timestamp. The blobs are read in
-    place (``numpy.frombuffer``): no Python object per point."""
+class StoredChunk(NamedTuple):
+    """A stored chunk without its point columns (``vals``, ``timestamps``, ``steps``), which
+    are read on demand, each straight from the database file (see ``metric_store.py``)."""
+
+    chunk_id: int
+    keys: list[str]
+    key_index: bytes | None
+    layout: int
+    n: int
+
+
+def decode_arrays(chunks: Sequence[StoredChunk], keys: Sequence[str],
+                  read: Callable[[int, str], bytes]) -> dict[str, MetricArrays]:
+    """The points of each of ``keys`` in ``chunks`` (in stored order), as numpy columns
+    ordered by step then timestamp. ``read(chunk_id, column)`` gives a chunk's column bytes;
+    each is read once for all keys, viewed in place (``numpy.frombuffer``) and copied once,
+    into columns allocated at their final size: no Python object per point."""
     np = require_numpy()
-    parts = []
-    for keys_json, key_index, values, timestamps, steps, layout in rows:
-        keys = json.loads(keys_json)
-        if key not in keys:
-            continue
-        stamps = np.frombuffer(timestamps, "<f8" if layout == LAYOUT_FLOAT_MS else "<i8")
-        if layout == LAYOUT_FLOAT_MS:  # whole ms, as every read returns (timestamps are >= 0,
-            stamps = stamps.astype(np.int64)  # so truncation is the floor)
-        columns = (np.frombuffer(steps, "<i8"), stamps, np.frombuffer(values, "<f8"))
-        if key_index is not None:
-            selector = np.frombuffer(key_index, "<u4") == keys.index(key)
-            columns = tuple(c[selector] for c in columns)
-        parts.append(columns)
-    if not parts:
-        return empty(key)
-    step, timestamp, value = (np.concatenate([p[i] for p in parts]).astype(dtype, copy=False)
-                              for i, dtype in enumerate((np.int64, np.int64, np.float64)))
-    return ordered(MetricArrays(key, step, timestamp, value))
+    picks = []  # (chunk, [(key, selector of its points or None, how many)]) of chunks used
+    totals = dict.fromkeys(keys, 0)
+    for chunk in chunks:
+        mine = []
+        index = None if chunk.key_index is None else np.frombuffer(chunk.key_index, "<u4")
+        for key in keys:
+            if key not in chunk.keys:
+                continue
+            if index is None:
+                mine.append((key, None, chunk.n))
+            else:
+                selector = index == chunk.keys.index(key)
+                mine.append((key, selector, int(np.count_nonzero(selector))))
+            totals[key] += mine[-1][2]
+        if mine:
+            picks.append((chunk, mine))
+    out = {key: (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64))
+           for key, n in totals.items()}
+    at = dict.fromkeys(keys, 0)
+    for chunk, mine in picks:
+        # in the order they are stored in the row
+        values = np.frombuffer(read(chunk.chunk_id, "vals"), "<f8")
+        # float ms are cut to whole ms, as every read returns them (timestamps are >= 0,
+        # so truncation is the floor)
+        stamps = np.frombuffer(read(chunk.chunk_id, "timestamps"),
+                               "<f8" if chunk.layout == LAYOUT_FLOAT_MS else "<i8")
+        steps = np.frombuffer(read(chunk.chunk_id, "steps"), "<i8")
+        for key, selector, count in mine:
+            for target, column in zip(out[key], (steps, stamps, values)):
+                target[at[key]:at[key] + count] = column if selector is None else column[selector]
+            at[key] += count
+    return {key: ordered(MetricArrays(key, *out[key])) if totals[key] else empty(key)
+            for key in keys}

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..entities import Metric
 from ..metric_arrays import MetricArrays
-from .columns import Chunk, decode, decode_all, decode_key_arrays
+from .columns import Chunk, StoredChunk, decode, decode_all, decode_arrays
 
 
 class MetricChunks:
@@ -48,18 +48,30 @@ class MetricChunks:
         return points
 
     def get_metric_arrays(self: Any, run_id: str, key: str) -> MetricArrays:
-        """Columns decoded from the stored chunks with numpy (no object per point); one
-        short read (a single SELECT), so a writer is never held up."""
-        conn = self.connection()
-        return decode_key_arrays(self._chunks_of(conn, self._run_pk(conn, run_id), key), key)
+        """Columns decoded from the stored chunks with numpy (no object per point)."""
+        return self.get_metric_arrays_of(run_id, [key])[key]
 
     def get_metric_arrays_of(self: Any, run_id: str, keys: Sequence[str]) -> dict[str, MetricArrays]:
-        """:meth:`get_metric_arrays` of several keys, reading each stored chunk once."""
+        """:meth:`get_metric_arrays` of several keys, reading each stored chunk once.
+
+        One small SELECT finds the chunks (and their key lists); each chunk's point
+        columns are then read straight from the database file with SQLite's blob I/O (one
+        copy, no row assembled around them: ~2x faster than selecting them). Chunks are
+        never changed once written, so no transaction is needed to read them consistently,
+        and a writer is never held up."""
         conn = self.connection()
+        pk = self._run_pk(conn, run_id)
+        if len(keys) == 1:
+            where, args = "k.run_pk = ? AND k.key = ?", (pk, keys[0])
+        else:
+            where, args = f"k.run_pk = ? AND k.key IN ({','.join('?' * len(keys))})", (pk, *keys)
         rows = conn.execute(
-            "SELECT keys, key_index, vals, timestamps, steps, layout FROM metric_chunks "
-            "WHERE run_pk = ? ORDER BY chunk_id", (self._run_pk(conn, run_id),)).fetchall()
-        return {key: decode_key_arrays(rows, key) for key in keys}
+            "SELECT DISTINCT c.chunk_id, c.keys, c.key_index, c.layout, c.n "
+            "FROM metric_chunk_keys k JOIN metric_chunks c USING (chunk_id) "
+            f"WHERE {where} ORDER BY c.chunk_id", args).fetchall()
+        chunks = [StoredChunk(cid, json.loads(names), index, layout, n)
+                  for cid, names, index, layout, n in rows]
+        return decode_arrays(chunks, keys, _column_reader(conn))
 
     @staticmethod
     def _chunks_of(conn: sqlite3.Connection, pk: int, key: str) -> list[tuple]:
@@ -99,3 +111,17 @@ class MetricChunks:
         return conn.execute(
             "SELECT coalesce(sum(n), 0) FROM metric_chunks WHERE run_pk = ?", (pk,)
         ).fetchone()[0]
+
+
+def _column_reader(conn: sqlite3.Connection) -> Callable[[int, str], bytes]:
+    """``read(chunk_id, column)``: a chunk's point column, by blob I/O (Python 3.11+) or a
+    SELECT of that column alone."""
+    if hasattr(conn, "blobopen"):
+        def read(chunk_id: int, column: str) -> bytes:
+            with conn.blobopen("metric_chunks", column, chunk_id, readonly=True) as blob:
+                return blob.read()
+    else:  # pragma: no cover - Python 3.10
+        def read(chunk_id: int, column: str) -> bytes:
+            return conn.execute(f"SELECT {column} FROM metric_chunks WHERE chunk_id = ?",
+                                (chunk_id,)).fetchone()[0]
+    return read
