@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -42,11 +44,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(request, exc.status_code, message)
 
 
+def warm_up() -> None:
+    """Load what a first chart or page needs that the server does not import to start
+    (numpy, and the parts numpy itself imports on first use: ~150 ms in all), by sampling
+    a tiny series and loading the templates. Runs in a background thread once the server
+    runs; a request needing a module still being imported waits for that import only."""
+    from ..entities import Metric
+    from ..metric_arrays import from_metrics
+    from ..sampling import sample
+
+    sample(from_metrics("warm-up", [Metric("warm-up", float(i % 7), i, i) for i in range(64)]), 8)
+    rendering.environment()
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    threading.Thread(target=warm_up, name="trackbridge-ui-warm-up", daemon=True).start()
+    yield
+
+
 def create_app(backend: Backend, *, host: str = "127.0.0.1", port: int = 5005,
                allow_hosts: Iterable[str] = ()) -> Starlette:
     """The UI of ``backend``, accepting the Host headers of a server on ``host:port``."""
     app = Starlette(
-        routes=ROUTES,
+        routes=ROUTES, lifespan=_lifespan,
         middleware=[Middleware(GuardMiddleware, hosts=allowed_hosts(host, port, allow_hosts))],
         exception_handlers={NotFoundError: _not_found, ValidationError: _bad_request,
                             TrackbridgeError: _backend_error, HTTPException: _http_error},

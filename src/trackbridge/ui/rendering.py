@@ -80,12 +80,17 @@ def _environment() -> Environment:
 _env: Environment | None = None
 
 
-def html(template: str, data: dict[str, Any], status: int = 200, **context: Any) -> HTMLResponse:
-    """Render ``templates/<template>`` with the view's ``data`` (as ``d``)."""
+def environment() -> Environment:
+    """The templates' environment (made on first use: jinja2 is imported then)."""
     global _env
     if _env is None:
         _env = _environment()
-    return HTMLResponse(_env.get_template(template).render(d=data, **context), status_code=status)
+    return _env
+
+
+def html(template: str, data: dict[str, Any], status: int = 200, **context: Any) -> HTMLResponse:
+    """Render ``templates/<template>`` with the view's ``data`` (as ``d``)."""
+    return HTMLResponse(environment().get_template(template).render(d=data, **context), status_code=status)
 
 
 def json(data: Any, status: int = 200) -> Response:
