@@ -150,3 +150,53 @@ def test_ctrl_c_cancels_the_job_and_kills_the_run(setup, arm, mlflow_server, azu
     _, run = only_run(mlflow_server, setup[3])
     assert run.info.status == "KILLED"
     assert "sleeping" in stdout_log(azure_front, job)
+
+
+def code_uploads(arm) -> int:
+    """How many times azure-ai-ml asked for an upload location of code."""
+    return sum(1 for method, path in arm.requests if path.endswith("/startPendingUpload"))
+
+
+def test_dry_run_says_whether_the_code_is_uploaded_and_submits_nothing(setup, arm, mlflow_server):
+    project = setup[0]
+    (project / "data.txt").write_text(uuid.uuid4().hex)  # code this workspace has never seen
+    jobs, uploads = set(arm.jobs), code_uploads(arm)
+    code, out, err = trackbridge_run(setup, "-P", "alpha=0.5", "--dry-run")
+    assert code == 0, err
+    assert "(to upload: the workspace has no code with this hash)" in out
+    assert set(arm.jobs) == jobs and code_uploads(arm) == uploads  # nothing sent
+
+    code, _, err = trackbridge_run(setup, "-P", "alpha=0.5")
+    assert code == 0, err
+    assert code_uploads(arm) == uploads + 1
+    code, out, err = trackbridge_run(setup, "-P", "alpha=0.7", "--dry-run")
+    assert code == 0, err
+    assert "(already uploaded as code " in out and ": not uploaded again)" in out
+    code, _, err = trackbridge_run(setup, "-P", "alpha=0.7")  # the dry run was right
+    assert code == 0, err
+    assert code_uploads(arm) == uploads + 1
+
+
+def test_detach_submits_prints_and_leaves_the_run_to_the_job(setup, arm, mlflow_server,
+                                                             azure_front):
+    code, out, err = trackbridge_run(setup, "-P", "alpha=0.75", "--detach")
+    assert code == 0, err
+    fields = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    job = arm.jobs[fields["job_id"]]
+    assert fields["run_id"] == job.name  # the job's own run
+    assert fields["url"].startswith(f"https://ml.loopback.invalid/runs/{job.name}?wsid=")
+    assert "detached: the job goes on" in err
+    deadline = time.monotonic() + 120
+    while job.status not in ("Completed", "Failed", "Canceled") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.status == "Completed", job.errors
+    client, run = only_run(mlflow_server, setup[3])
+    assert run.info.status == "FINISHED"  # Azure ML ends the job's run when the job ends
+    assert run.data.params == {"alpha": "0.75", "code": "0", "sleep": "0.0"}
+    assert run.data.tags["trackbridge.project.job_id"] == job.name
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == losses(0.75)
+    blob = f"ExperimentRun/dcid.{job.name}/user_logs/std_log.txt"  # the platform's own log
+    log = azure_front.blobs.get_blob_client("azureml", blob).download_blob().readall().decode()
+    assert f"trained in run {job.name}" in log
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "logs")] == []  # not followed

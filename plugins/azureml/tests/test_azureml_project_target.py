@@ -9,7 +9,7 @@ import json
 import re
 import sys
 from importlib.metadata import version
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
@@ -313,3 +313,46 @@ def test_unknown_compute_or_environment_fail_before_anything_is_sent(arm, projec
         "data": "train.py"}  # a project file travels with the project
     assert sent_nothing(arm) == []
     assert isinstance(target, AzureMLTarget)
+
+
+def code_lookups(arm):
+    return [c.request for c in arm.calls
+            if c.request.method == "GET" and re.search(r"/codes/[^/]+/versions\?", c.request.url)]
+
+
+def test_dry_run_looks_the_code_up_by_the_hash_a_submit_registers(arm, project, tracking, tmp_path):
+    ws = Workspace(arm)
+    target = make_target(tracking, tmp_path)
+    job = job_for(target, project, tracking)
+    lines = target.describe(job)
+    (lookup,) = code_lookups(arm)
+    query = parse_qs(urlsplit(lookup.url).query)
+    assert set(query) >= {"hash", "hashVersion", "api-version"}
+    assert sent_nothing(arm) == []  # a lookup only
+    assert f"              content hash {query['hash'][0]} (to upload: the workspace has no " \
+           f"code with this hash)" in lines
+    target.submit(job)
+    (registered,) = [json.loads(c.request.body) for c in arm.calls
+                     if c.request.method == "PUT" and "/codes/" in c.request.url]
+    assert registered["properties"]["properties"]["hash_sha256"] == query["hash"][0]
+    assert any("/code/" in path for path in ws.blobs)
+
+
+def test_dry_run_says_already_uploaded_when_the_workspace_has_the_code(arm, project, tracking,
+                                                                      tmp_path):
+    ws = Workspace(arm)
+    existing = f"{SCOPE}/codes/3f1c0d2e-aaaa-bbbb-cccc-000000000001/versions/1"
+    arm.replace(responses.GET, re.compile(rf"{re.escape(ARM)}/codes/[^/]+/versions\?.*hash=.*"),
+                json={"value": [{"id": existing, "name": "1", "properties": {
+                    "codeUri": f"{BLOB}/LocalUpload/old", "isAnonymous": True}}]})
+    arm.add(responses.GET, re.compile(rf"{re.escape(ARM)}/codes/3f1c0d2e-[^/]+/versions/1\?.*"),
+            json={"id": existing, "name": "1", "properties": {
+                "codeUri": f"{BLOB}/LocalUpload/old", "isAnonymous": True}})
+    target = make_target(tracking, tmp_path)
+    job = job_for(target, project, tracking)
+    assert any(line.endswith("(already uploaded as code 3f1c0d2e-aaaa-bbbb-cccc-000000000001:1: "
+                             "not uploaded again)") for line in target.describe(job))
+    target.submit(job)  # and indeed: azure-ai-ml reuses it
+    assert ws.blobs == {}
+    (body,) = ws.jobs.values()
+    assert body["properties"]["codeId"] == existing

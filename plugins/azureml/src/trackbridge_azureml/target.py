@@ -177,12 +177,42 @@ class AzureMLTarget(RemoteTarget):
                 f" + conda {spec.environment.conda_file}" if spec.environment.conda_file else "")
         where = f"compute {self.settings.compute}" if self.settings.compute else \
             f"serverless {self.settings.instance_type} x {self.settings.instance_count}"
-        return [f"archive:      {self.archive.describe()} (uploaded by azure-ai-ml as the job's "
-                f"code; reused when unchanged)",
+        digest, existing = self._code_state()
+        there = f"already uploaded as code {existing}: not uploaded again" if existing else \
+            "to upload: the workspace has no code with this hash"
+        return [f"archive:      {self.archive.describe()}",
+                "code:         the project + .trackbridge/ (bootstrap, job config), the job's "
+                "code uploaded by azure-ai-ml",
+                f"              content hash {digest} ({there})",
                 f"job:          command job in experiment {job.experiment!r}, {where}",
                 f"command:      {spec.command}",
                 f"environment:  {env}",
                 f"variables:    {dict(spec.environment_variables)}"]
+
+    def _code_state(self) -> tuple[str, str | None]:
+        """(content hash of the job's code, ``name:version`` of the workspace's code asset
+        with that hash or None). Found as azure-ai-ml finds it before uploading
+        (``CodeOperations.create_or_update``: ``GET .../codes/<name>/versions?hash=<sha256>
+        &hashVersion=...``), so the answer is what a submit will do. azure-ai-ml has no
+        public call for this lookup: its hash function and version operations are used as
+        that method uses them."""
+        from azure.ai.ml._artifacts._artifact_utilities import _get_snapshot_path_info
+        from azure.ai.ml._utils._asset_utils import (
+            _get_existing_asset_name_and_version,
+            get_content_hash_version,
+        )
+        from azure.ai.ml.entities._assets._artifacts.code import Code
+
+        code = Code(path=str(self._code_dir()))  # anonymous, as a job's local code is
+        _, _, digest = _get_snapshot_path_info(code)
+        ops = self.client._code
+        found = self._call(lambda: list(ops._version_operation.list(
+            resource_group_name=ops._resource_group_name, workspace_name=ops._workspace_name,
+            name=code.name, hash=digest, hash_version=str(get_content_hash_version()))),
+            "look up the job's code")
+        if not found:
+            return digest, None
+        return digest, ":".join(_get_existing_asset_name_and_version(found[0]))
 
     def submit(self, job: Job) -> Submission:
         name = f"tb-{uuid.uuid4().hex[:24]}"
