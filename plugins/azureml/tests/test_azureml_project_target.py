@@ -356,3 +356,28 @@ def test_dry_run_says_already_uploaded_when_the_workspace_has_the_code(arm, proj
     assert ws.blobs == {}
     (body,) = ws.jobs.values()
     assert body["properties"]["codeId"] == existing
+
+
+def test_missing_auth_is_one_line_naming_the_credential_before_anything_is_sent(
+        arm, project, tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    config = tmp_path / "tracking.toml"  # EnvironmentCredential: fails at once, no network
+    config.write_text(f'backend = "azureml"\n[azureml]\ntracking_uri = "{TRACKING}"\n'
+                      f'credential = "environment"\n')
+    compute = tmp_path / "compute.toml"
+    compute.write_text('[azureml]\ncompute = "cpu-cluster"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "TRACKBRIDGE_"))}
+    # anything that tried the network anyway would meet a closed loopback port
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    args = [sys.executable, "-m", "trackbridge", "run", str(project), "--on", "azureml",
+            "--on-config", str(compute), "--config", str(config)]
+    for extra in ([], ["--dry-run"]):
+        done = subprocess.run(args + extra, capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1, done.stderr  # one line, and nothing else
+        assert done.stderr.startswith("Error: --on azureml: no Azure token from "
+                                      "EnvironmentCredential: "), done.stderr
+        assert f"`credential` in [azureml] of {config}" in done.stderr
+        assert "Traceback" not in done.stderr

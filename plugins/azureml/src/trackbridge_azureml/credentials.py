@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -32,12 +33,20 @@ class StaticTokenCredential:
         return "StaticTokenCredential(access_token=***)"
 
 
+_QUIET = logging.NullHandler()
+
+
 def build_credential(kind: str, *, managed_identity_client_id: str | None = None,
                      access_token: str | None = None) -> Any:
     """The credential for ``credential = kind``; ``access_token`` overrides ``kind``."""
     if access_token:
         return StaticTokenCredential(access_token)
     import azure.identity as identity
+
+    # azure-identity logs each failed attempt as a warning, which Python prints to stderr when
+    # the program configured no logging: a second message beside the error that says it all.
+    # A handler of its own stops that print; handlers a program sets up still get the records.
+    logging.getLogger("azure.identity").addHandler(_QUIET)
 
     client_id = managed_identity_client_id
     if kind == "default":

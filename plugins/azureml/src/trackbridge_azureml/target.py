@@ -81,14 +81,22 @@ class AzureMLTarget(RemoteTarget):
         return self._client
 
     def _call(self, fn: Callable[[], Any], what: str, missing: str | None = None) -> Any:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
 
         from trackbridge.redaction import redact
+
+        from .credentials import credential_name
 
         try:
             return fn()
         except TrackbridgeError:
             raise
+        except ClientAuthenticationError as exc:
+            text = " ".join(redact(str(exc)).split())[:400].rstrip(".")
+            raise ProjectError(
+                f"--on azureml: no Azure token from {credential_name(self.backend.credential)}: "
+                f"{text}. Log in (`az login`), set the AZURE_* environment variables, or choose "
+                f"another `credential` in [azureml] of {self.tracking.source}") from None
         except ResourceNotFoundError:
             if missing is None:
                 raise ProjectError(f"--on azureml: {what} failed: not found") from None
