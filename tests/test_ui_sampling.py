@@ -13,6 +13,7 @@ import random
 import numpy as np
 import pytest
 
+from trackbridge import sampling
 from trackbridge.errors import ValidationError
 from trackbridge.metric_arrays import MetricArrays, ordered
 from trackbridge.sampling import MAX_MAX_POINTS, MIN_MAX_POINTS, sample
@@ -63,8 +64,11 @@ def test_a_spike_between_evenly_spaced_steps_survives_a_million_points():
     assert np.all(np.diff(out.step) > 0)
 
 
+@pytest.mark.parametrize("block", [None, 37])  # 37: the min/max search in many small blocks
 @pytest.mark.parametrize("seed", range(6))
-def test_matches_the_definition_on_random_series(seed):
+def test_matches_the_definition_on_random_series(seed, block, monkeypatch):
+    if block is not None:
+        monkeypatch.setattr(sampling, "BLOCK", block)
     rnd = random.Random(seed)
     steps = sorted(rnd.sample(range(50_000), rnd.randint(500, 3000)))
     values = [rnd.gauss(0, 1) for _ in steps]

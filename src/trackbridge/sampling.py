@@ -73,7 +73,11 @@ def sample(arrays: MetricArrays, max_points: int = DEFAULT_MAX_POINTS,
     part = step_range(arrays, start_step, end_step)
     v = part.value
     odd = None  # indices of the NaN, +inf and -inf points, when there are any
-    if not np.isfinite(v).all():
+    # a finite sum proves every value finite without a temporary array (NaN and +/-inf
+    # propagate); a sum that overflowed is checked point by point
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = v.sum()
+    if not np.isfinite(total) and not np.isfinite(v).all():
         odd = (np.flatnonzero(np.isnan(v)), np.flatnonzero(v == np.inf),
                np.flatnonzero(v == -np.inf))
     common = {"key": arrays.key, "total": len(v), "max_points": max_points,
@@ -119,6 +123,27 @@ def _first_in_bucket(np, where: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return where[np.concatenate(([True], bucket[1:] != bucket[:-1]))]
 
 
+#: Points compared at once when looking for each bucket's min and max: the temporaries stay
+#: small and are reused (a 1M-point series made ~20 MB of them; a fresh server process paid
+#: a page fault for each of their pages).
+BLOCK = 1 << 16
+
+
+def _first_equal(np, v: np.ndarray, target: np.ndarray, starts: np.ndarray,
+                 sizes: np.ndarray) -> np.ndarray:
+    """Per bucket, the first index whose value equals the bucket's ``target`` (its min or
+    max; a bucket whose target is NaN has none), buckets taken a block of points at a time."""
+    found, first, count = [], 0, len(starts)
+    while first < count:
+        last = max(int(np.searchsorted(starts, starts[first] + BLOCK, "left")), first + 1)
+        lo = int(starts[first])
+        hi = int(starts[last]) if last < count else len(v)
+        hits = np.flatnonzero(v[lo:hi] == np.repeat(target[first:last], sizes[first:last])) + lo
+        found.append(_first_in_bucket(np, hits, starts[first:last]))
+        first = last
+    return np.concatenate(found) if found else np.empty(0, np.int64)
+
+
 def _m4(np, x: np.ndarray, v: np.ndarray, odd: tuple | None, buckets: int
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(indices kept, bucket starts, finite min and max per bucket: NaN for a bucket without
@@ -133,9 +158,8 @@ def _m4(np, x: np.ndarray, v: np.ndarray, odd: tuple | None, buckets: int
             part = v[starts[b]:starts[b] + sizes[b]]
             finite = part[np.isfinite(part)]
             low[b], high[b] = (finite.min(), finite.max()) if len(finite) else (np.nan, np.nan)
-    parts = [starts, starts + sizes - 1,
-             _first_in_bucket(np, np.flatnonzero(v == np.repeat(low, sizes)), starts),
-             _first_in_bucket(np, np.flatnonzero(v == np.repeat(high, sizes)), starts)]
+    parts = [starts, starts + sizes - 1, _first_equal(np, v, low, starts, sizes),
+             _first_equal(np, v, high, starts, sizes)]
     if odd is not None:
         parts += [_first_in_bucket(np, where, starts) for where in odd]
     return np.unique(np.concatenate(parts)), starts, low, high
