@@ -105,6 +105,9 @@ def make_stores(tmp: Path) -> dict:
         store.update_run(r.id, status="FINISHED", end_time=now)
     store.close()
     out["many"] = tmp / "many"
+    from trackbridge import registry
+
+    registry.close_all()  # as a finished training leaves its store: no writer, WAL checkpointed
     return out
 
 
