@@ -92,4 +92,4 @@ def test_several_keys_in_one_pass_equal_one_key_at_a_time(store):
     together = local.get_metric_arrays_of(run.id, ["k0", "k3", "nope"])
     for key in ("k0", "k3", "nope"):  # against the row-by-row decoding of get_metric_history
         assert same(together[key], local.get_metric_history(run.id, key))
-    assert len(together["k3"]) == 500
+    assert len(together["k3"]) == 500 and local.get_metric_arrays_of(run.id, []) == {}

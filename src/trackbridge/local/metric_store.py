@@ -61,6 +61,8 @@ class MetricChunks:
         and a writer is never held up."""
         conn = self.connection()
         pk = self._run_pk(conn, run_id)
+        if not keys:
+            return {}
         if len(keys) == 1:
             where, args = "k.run_pk = ? AND k.key = ?", (pk, keys[0])
         else:
