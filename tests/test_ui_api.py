@@ -112,6 +112,7 @@ def test_filter_uses_the_core_syntax_and_reports_the_bad_token_inline(client, de
 @pytest.mark.parametrize("query, word", [
     ("sort=bogus", "sort='bogus'"), ("order=up", "order='up'"), ("limit=0", "limit=0"),
     ("limit=x", "limit='x' is not an integer"), ("columns=lr", "column 'lr'"),
+    ("sort=metrics.", "sort='metrics.'"),
 ])
 def test_bad_table_arguments_are_400_naming_them(client, query, word):
     response = client.get(f"/api/experiments/demo?{query}")
@@ -181,6 +182,7 @@ def test_metric_series_bad_arguments(client, demo, query, word):
     ("/experiments/nope", "experiment &#39;nope&#39; not found"),
     ("/api/models/nope", "no registered model 'nope'"), ("/api/compare?runs=nope", "run 'nope'"),
     ("/api/nothing-here", "no page at /api/nothing-here"), ("/nothing", "no page at /nothing"),
+    ("/api/experiments/demo?parent=nope", "run 'nope' not found"),
 ])
 def test_unknown_things_are_404_naming_them(client, url, word):
     response = client.get(url)
@@ -361,3 +363,30 @@ def test_compare_gives_every_run_its_own_colour(tmp_path):
     assert shown[earlier] == run_color(earlier) and shown[later] != run_color(later)
     assert f'data-color="{shown[later]}"' in html
     store.close()
+
+
+def test_nan_sorts_after_numbers_and_missing_values_last_in_either_order(tmp_path):
+    import math
+
+    import trackbridge as tb
+
+    config = {"local": {"path": str(tmp_path / "tbruns")}}
+    values = {"a": 3.0, "b": 1.0, "c": math.nan, "d": 2.0, "e": None, "f": 0.0, "g": 5.0}
+    for name, value in values.items():
+        with tb.start_run(experiment="nansort", run_name=name, config=config) as run:
+            if value is not None:
+                run.log_metric("m", value)
+    with tb.start_run(experiment="elsewhere", run_name="x", config=config):
+        pass
+    app = create_app(LocalBackend(tmp_path / "tbruns"), host="127.0.0.1", port=5005)
+    with TestClient(app, base_url=BASE) as c:
+        def names(order):
+            rows = ok_json(c, f"/api/experiments/nansort?sort=metrics.m&order={order}")["runs"]
+            return [r["name"] for r in rows]
+        assert names("asc") == ["f", "b", "d", "a", "g", "c", "e"]
+        assert names("desc") == ["g", "a", "d", "b", "f", "c", "e"]
+        other = ok_json(c, "/api/experiments/elsewhere")["runs"][0]["id"]
+        response = c.get(f"/api/experiments/nansort?parent={other}")
+        assert response.status_code == 404
+        assert f"run {other} is not a run of experiment 'nansort'" in response.json()["error"]
+    registry.close_all()

@@ -8,7 +8,7 @@ from operator import attrgetter
 from typing import Any
 
 from ...entities import TAG_GIT_COMMIT, TAG_SOURCE_NAME, TAG_USER, Run
-from ...errors import ValidationError
+from ...errors import NotFoundError, ValidationError
 from ..rendering import url_path
 from ..state import UIState, find_experiment_runs
 from .runs import duration_ms, run_full
@@ -33,7 +33,8 @@ def parse_columns(text: str | None) -> list[str]:
 
 
 def check_sort(column: str) -> None:
-    if column not in ATTRIBUTES and column.partition(".")[0] not in ENTITIES:
+    entity, _, key = column.partition(".")
+    if column not in ATTRIBUTES and (entity not in ENTITIES or not key):
         raise ValidationError(
             f"sort={column!r}: sort by {', '.join(ATTRIBUTES)} or metrics.<key>, params.<key>, "
             "tags.<key>")
@@ -70,25 +71,32 @@ def column_reader(state: UIState, experiment_id: str, runs: list[Run],
     return lambda run: get(run.id)
 
 
-def _sort_key(value: Any) -> tuple:
-    if isinstance(value, (int, float)):
-        return (0, value, "")
+def _sort_key(value: Any) -> tuple | None:
+    """(0, number) for a number or numeric text, (1, text) for other text; None for NaN,
+    which has no place in an order."""
     try:
-        return (0, float(value), "")
+        number = float(value)
     except (TypeError, ValueError):
         return (1, 0.0, str(value))
+    return None if number != number else (0, number, "")
 
 
 def sort_runs(runs: list[Run], column: str, descending: bool,
               read: Callable[[Run], Any]) -> list[Run]:
-    """Runs by ``column`` (numbers by value, then text; ``read`` gives a run's value);
-    runs without a value always last."""
+    """Runs by ``column`` (numbers by value, then text; ``read`` gives a run's value); runs
+    whose value is NaN come after those, and runs without a value last, in either order."""
     if column == "start_time":  # runs come newest first: no need to sort
         return list(runs) if descending else runs[::-1]
-    keyed = [(read(r), r) for r in runs]
-    have = [(v, r) for v, r in keyed if v is not None]
-    have.sort(key=lambda pair: _sort_key(pair[0]), reverse=descending)
-    return [r for _, r in have] + [r for v, r in keyed if v is None]
+    ranked, nan, missing = [], [], []
+    for run in runs:
+        value = read(run)
+        key = None if value is None else _sort_key(value)
+        if key is not None:
+            ranked.append((key, run))
+        else:
+            (missing if value is None else nan).append(run)
+    ranked.sort(key=lambda pair: pair[0], reverse=descending)
+    return [run for _, run in ranked] + nan + missing
 
 
 def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: str = DEFAULT_SORT,
@@ -111,6 +119,10 @@ def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: st
         experiment_id, runs = find_experiment_runs(state, name)[0], []
         filter_error = str(exc)
     shown = {r.id for r in runs}
+    # an unknown run (get_run raises) or another experiment's is a 404 naming it
+    if parent and parent not in shown and \
+            state.backend.get_run(parent).experiment_id != experiment_id:
+        raise NotFoundError(f"run {parent} is not a run of experiment {name!r} ({state.title})")
     children: dict[str, list[Run]] = {}
     for run in runs:
         if run.parent_run_id in shown:
