@@ -109,6 +109,29 @@ def test_a_killed_writer_is_reported_and_stored_killed(tmp_path):
     assert _stored_status(root, run_id) == "KILLED"
 
 
+def test_the_web_ui_shows_a_killed_writers_run_killed_without_storing_it(tmp_path):
+    """The UI is read-only: it reports what any reader would, and writes nothing."""
+    from starlette.testclient import TestClient
+
+    from trackbridge.ui.app import create_app
+
+    root = tmp_path / "store"
+    proc = _start(TRAINER, str(root), "2", "0")
+    run_id = proc.stdout.readline().strip()
+    assert proc.stdout.readline().strip() == "logged", proc.stderr.read()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    app = create_app(LocalBackend(root), host="127.0.0.1", port=5005)
+    with TestClient(app, base_url="http://127.0.0.1:5005") as client:
+        assert client.get(f"/api/runs/{run_id}").json()["run"]["status"] == "KILLED"
+        table = client.get("/api/experiments/pod").json()
+        assert [(r["status"], r["end_time"]) for r in table["runs"]] == [("KILLED", None)]
+        assert client.get("/api/experiments").json()["experiments"][0]["status"]["KILLED"] == 1
+    assert _stored_status(root, run_id) == "RUNNING"  # nothing written
+    assert LocalBackend(root).get_run(run_id).status == "KILLED"  # another reader stores it
+    assert _stored_status(root, run_id) == "KILLED"
+
+
 def _unshare_works() -> bool:
     if shutil.which("unshare") is None:
         return False

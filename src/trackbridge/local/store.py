@@ -70,8 +70,12 @@ class LocalBackend(MetricChunks, RunArtifacts, DatasetInputs, Backend):
     config_keys: ClassVar[frozenset[str]] = frozenset({"path"})
     is_local: ClassVar[bool] = True
 
-    def __init__(self, path: str | os.PathLike[str] = "tbruns") -> None:
+    def __init__(self, path: str | os.PathLike[str] = "tbruns", *, record_dead: bool = True) -> None:
+        """``record_dead=False`` makes a reader that never writes: a RUNNING run whose writer
+        died is reported KILLED (with no end time) but not stored so (the web UI reads
+        this way; any other reader stores it)."""
         self.root = Path(path).expanduser().resolve()
+        self.record_dead = record_dead
         self.db_path = self.root / "trackbridge.db"
         self.blobs = BlobStore(self.root / "artifacts")
         self._artifact_root_uri = self.blobs.root.as_uri()
@@ -236,7 +240,8 @@ class LocalBackend(MetricChunks, RunArtifacts, DatasetInputs, Backend):
         return [self._experiment(r) for r in rows]
 
     def _reap_if_dead(self, row: tuple[Any, ...]) -> tuple[str, int | None]:
-        """A RUNNING run with no live writer is reported (and stored) KILLED.
+        """A RUNNING run with no live writer is reported (and, unless ``record_dead`` is
+        False, stored) KILLED.
 
         The evidence is the writer lock (see liveness.py): it holds across PID namespaces.
         Runs from a trackbridge without locks are judged by their PID, on their own host only.
@@ -249,6 +254,10 @@ class LocalBackend(MetricChunks, RunArtifacts, DatasetInputs, Backend):
             alive = host != HOST or pid is None or pid_alive(pid, marker)
         if alive:
             return status, end_time
+        if not self.record_dead:  # it may have ended (or been resumed) meanwhile
+            stored = self.connection().execute(
+                "SELECT status, end_time FROM runs WHERE run_pk = ?", (row[0],)).fetchone()
+            return (KILLED, None) if stored[0] == RUNNING else stored
         now = _now_ms()
         with self.transaction() as conn:
             if conn.execute("UPDATE runs SET status = ?, end_time = ? WHERE run_pk = ? AND status = ?",

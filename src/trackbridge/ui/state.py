@@ -19,6 +19,8 @@ class UIState:
     """The backend shown, plus (for the local store) a cache of its runs."""
 
     def __init__(self, backend: Backend) -> None:
+        if type(backend) is LocalBackend:  # read-only: a dead writer's run is shown
+            backend = LocalBackend(backend.root, record_dead=False)  # KILLED, not stored so
         self.backend = backend
         self.title = backend.describe()
         self._cache = self._series = None
