@@ -93,3 +93,46 @@ def test_several_keys_in_one_pass_equal_one_key_at_a_time(store):
     for key in ("k0", "k3", "nope"):  # against the row-by-row decoding of get_metric_history
         assert same(together[key], local.get_metric_history(run.id, key))
     assert len(together["k3"]) == 500 and local.get_metric_arrays_of(run.id, []) == {}
+
+
+def test_summaries_read_a_chunk_at_a_time_agree_with_the_history(store):
+    with tb.start_run(experiment="arr", config=store) as run:
+        for step in (9, 3, 7, 1):  # out of order, each its own flush, keys mixed in a chunk
+            run.log_metrics({"a": step / 2, "b": -step}, step=step)
+            run.flush()
+        run.log_metric("a", math.nan, step=4)
+        run.log_metric("a", math.inf, step=12)
+        run.log_metric("only_odd", -math.inf, step=2)
+    local = LocalBackend(store["local"]["path"])
+    found = local.metric_summaries(run.id, ["a", "b", "only_odd", "nope"])
+    for key in ("a", "b", "only_odd", "nope"):  # a reference from get_metric_history
+        points = local.get_metric_history(run.id, key)
+        finite = [p.value for p in points if math.isfinite(p.value)]
+        assert tuple(found[key]) == (
+            len(points), min(finite) if finite else None, max(finite) if finite else None,
+            max((p.step for p in points), default=None),
+            sum(not math.isfinite(p.value) for p in points)), key
+    assert local.metric_summaries(run.id, []) == {}
+
+
+def test_the_run_page_summarises_without_keeping_any_run_columns(store, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from trackbridge.ui.app import create_app
+
+    with tb.start_run(experiment="arr", config=store) as run:
+        for step in range(2000):
+            run.log_metrics({f"k{i}": step * i for i in range(5)}, step=step)
+    app = create_app(LocalBackend(store["local"]["path"]))
+    series = app.state.ui._series
+    reads = []
+    real = series.store.metric_summaries
+    monkeypatch.setattr(series.store, "metric_summaries",
+                        lambda run_id, keys: reads.append(list(keys)) or real(run_id, keys))
+    with TestClient(app, base_url="http://127.0.0.1:5005") as client:
+        page = client.get(f"/api/runs/{run.id}").json()
+        assert [(m["key"], m["count"], m["max"]) for m in page["metrics"]] == [
+            (f"k{i}", 2000, 1999.0 * i) for i in range(5)]
+        assert series._entries == {} and series._bytes == 0  # nothing decoded and kept
+        client.get(f"/api/runs/{run.id}")
+        assert reads == [[f"k{i}" for i in range(5)]]  # the second view: from the cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import TrackbridgeError
 
@@ -86,3 +86,38 @@ def step_range(arrays: MetricArrays, start_step: int | None, end_step: int | Non
     if lo == 0 and hi == len(arrays.step):
         return arrays
     return MetricArrays(arrays.key, arrays.step[lo:hi], arrays.timestamp[lo:hi], arrays.value[lo:hi])
+
+
+class MetricSummary(NamedTuple):
+    """What a table of a run's metrics shows of one key: its number of points, smallest and
+    largest finite value (None when it has none), last step (the largest) and how many of
+    its values are NaN or infinite."""
+
+    count: int
+    min: float | None
+    max: float | None
+    last_step: int | None
+    non_finite: int
+
+
+NO_POINTS = MetricSummary(0, None, None, None, 0)
+
+
+def summarize(step: np.ndarray, value: np.ndarray) -> MetricSummary:
+    """The summary of the points ``(step, value)`` (in any order)."""
+    np = require_numpy()
+    if not len(value):
+        return NO_POINTS
+    finite = value[np.isfinite(value)]
+    return MetricSummary(len(value), float(finite.min()) if len(finite) else None,
+                         float(finite.max()) if len(finite) else None, int(step.max()),
+                         int(len(value) - len(finite)))
+
+
+def merge(a: MetricSummary, b: MetricSummary) -> MetricSummary:
+    """The summary of the points of ``a`` and ``b`` together."""
+    def pick(f, x, y):  # noqa: ANN001, ANN202 - min or max of two optional numbers
+        return y if x is None else x if y is None else f(x, y)
+
+    return MetricSummary(a.count + b.count, pick(min, a.min, b.min), pick(max, a.max, b.max),
+                         pick(max, a.last_step, b.last_step), a.non_finite + b.non_finite)

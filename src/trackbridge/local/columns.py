@@ -24,7 +24,16 @@ from itertools import compress
 from typing import NamedTuple
 
 from ..entities import Metric
-from ..metric_arrays import MetricArrays, empty, ordered, require_numpy
+from ..metric_arrays import (
+    NO_POINTS,
+    MetricArrays,
+    MetricSummary,
+    empty,
+    merge,
+    ordered,
+    require_numpy,
+    summarize,
+)
 
 _SWAP = sys.byteorder != "little"
 LAYOUT_INT_MS, LAYOUT_FLOAT_MS = 0, 1
@@ -170,3 +179,26 @@ def decode_arrays(chunks: Sequence[StoredChunk], keys: Sequence[str],
             at[key] += count
     return {key: ordered(MetricArrays(key, *out[key])) if totals[key] else empty(key)
             for key in keys}
+
+
+def summarize_chunks(chunks: Sequence[StoredChunk], keys: Sequence[str],
+                     read: Callable[[int, str], bytes]) -> dict[str, MetricSummary]:
+    """The :class:`MetricSummary` of each of ``keys`` over ``chunks``, one chunk in memory at
+    a time (a run of 20 x 500k points no longer needs its 240 MB of columns for a table)."""
+    np = require_numpy()
+    found = dict.fromkeys(keys, NO_POINTS)
+    for chunk in chunks:
+        wanted = [key for key in keys if key in chunk.keys]
+        if not wanted:
+            continue
+        values = np.frombuffer(read(chunk.chunk_id, "vals"), "<f8")
+        steps = np.frombuffer(read(chunk.chunk_id, "steps"), "<i8")
+        index = None if chunk.key_index is None else np.frombuffer(chunk.key_index, "<u4")
+        for key in wanted:
+            if index is None:
+                part = summarize(steps, values)
+            else:
+                selector = index == chunk.keys.index(key)
+                part = summarize(steps[selector], values[selector])
+            found[key] = merge(found[key], part)
+    return found

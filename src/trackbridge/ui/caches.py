@@ -9,7 +9,8 @@
   nothing was written. Headers that hold a RUNNING run are never reused: its writer may have
   died without writing anything, and only a fresh read notices (and shows it KILLED).
 * :class:`SeriesCache`: a metric's decoded columns, reused while the key has no new chunk
-  (a zoom, a second chart or the run page's summary then cost no decoding).
+  (a zoom or a second chart then cost no decoding), and each key's summary for the run
+  page's table (computed a chunk at a time, never holding a whole run's points).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from ..entities import RUNNING, Run
 from ..filtering import compile_filter, filter_keys
 from ..local.store import LocalBackend
-from ..metric_arrays import MetricArrays
+from ..metric_arrays import MetricArrays, MetricSummary, summarize
 
 
 class _Snapshot:
@@ -113,6 +114,8 @@ class SeriesCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[str, str], tuple[tuple, MetricArrays]] = OrderedDict()
+        #: (run id, key) -> (fingerprint, summary): a few numbers each, kept for every key seen
+        self._summaries: dict[tuple[str, str], tuple[tuple, MetricSummary]] = {}
         self._bytes = 0
 
     def _fingerprint(self, run_id: str, key: str) -> tuple:
@@ -142,19 +145,32 @@ class SeriesCache:
 
     def arrays(self, run_id: str, key: str) -> MetricArrays:
         """``store.get_metric_arrays(run_id, key)``, from the cache while still current."""
-        return self.arrays_of(run_id, [key])[key]
+        fingerprint = self._fingerprint(run_id, key)
+        found = self._cached(run_id, key, fingerprint)
+        if found is None:
+            found = self.store.get_metric_arrays(run_id, key)
+            self._keep(run_id, key, fingerprint, found)
+        return found
 
-    def arrays_of(self, run_id: str, keys: list[str]) -> dict[str, MetricArrays]:
-        """Several keys; those not cached are decoded in one pass over the run's chunks."""
+    def summaries(self, run_id: str, keys: list[str]) -> dict[str, MetricSummary]:
+        """Each key's :class:`MetricSummary`: from its cached columns or summary while still
+        current, else read one chunk at a time (the columns are not decoded and kept: a
+        table of a run's metrics needs a few numbers per key, not every point)."""
         fingerprints = {key: self._fingerprint(run_id, key) for key in keys}
-        found = {key: self._cached(run_id, key, fingerprints[key]) for key in keys}
-        missing = [key for key, arrays in found.items() if arrays is None]
-        if len(missing) == 1:
-            found[missing[0]] = self.store.get_metric_arrays(run_id, missing[0])
-        elif missing:
-            found.update(self.store.get_metric_arrays_of(run_id, missing))
-        for key in missing:
-            self._keep(run_id, key, fingerprints[key], found[key])
+        found: dict[str, MetricSummary] = {}
+        for key in keys:
+            with self._lock:
+                summary = self._summaries.get((run_id, key))
+            if summary is not None and summary[0] == fingerprints[key]:
+                found[key] = summary[1]
+            elif (arrays := self._cached(run_id, key, fingerprints[key])) is not None:
+                found[key] = summarize(arrays.step, arrays.value)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            found.update(self.store.metric_summaries(run_id, missing))
+        with self._lock:
+            for key in missing:
+                self._summaries[(run_id, key)] = (fingerprints[key], found[key])
         return found
 
 

@@ -11,7 +11,7 @@ from ..backend import Backend
 from ..entities import TAG_PARENT_RUN_ID, Run
 from ..errors import NotFoundError
 from ..local.store import LocalBackend
-from ..metric_arrays import MetricArrays
+from ..metric_arrays import MetricSummary, summarize
 from ..sampling import SampledHistory, sample
 
 
@@ -64,11 +64,16 @@ class UIState:
                                          f"tags.`{TAG_PARENT_RUN_ID}` = '{run.id}'")
         return [r for r in found if r.parent_run_id == run.id]
 
-    def metric_arrays(self, run_id: str, keys: list[str]) -> dict[str, MetricArrays]:
-        """Columns of several keys of one run (the local store reads its chunks once)."""
+    def metric_summaries(self, run_id: str, keys: list[str]) -> dict[str, MetricSummary]:
+        """Each key's points, finite min / max, last step and NaN/inf count (the local store
+        reads them a chunk at a time; other backends' histories are read one key at a time)."""
         if self._series is not None:
-            return self._series.arrays_of(run_id, keys)
-        return {key: self.backend.get_metric_arrays(run_id, key) for key in keys}
+            return self._series.summaries(run_id, keys)
+        found = {}
+        for key in keys:
+            arrays = self.backend.get_metric_arrays(run_id, key)
+            found[key] = summarize(arrays.step, arrays.value)
+        return found
 
     def sample(self, run_id: str, key: str, *, max_points: int, start_step: int | None,
                end_step: int | None) -> SampledHistory:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...entities import Run
 from ...errors import NotFoundError
-from ...metric_arrays import MetricArrays, require_numpy
+from ...metric_arrays import MetricSummary
 from ..rendering import url_path
 from ..state import UIState
 from .artifacts import list_files, preview, tree
@@ -16,17 +16,11 @@ from .runs import run_full, run_summary
 from .sync_state import sync_state
 
 
-def metric_summary(run_id: str, arrays: MetricArrays, latest: float) -> dict[str, Any]:
+def metric_summary(run_id: str, key: str, summary: MetricSummary, latest: float) -> dict[str, Any]:
     """Latest value, finite min and max, point count, last step, NaN/inf counts of a key."""
-    np = require_numpy()
-    key, v = arrays.key, arrays.value
-    finite = v[np.isfinite(v)]
     return {
-        "key": key, "latest": latest, "count": len(v),
-        "min": float(finite.min()) if len(finite) else None,
-        "max": float(finite.max()) if len(finite) else None,
-        "last_step": int(arrays.step[-1]) if len(v) else None,
-        "non_finite": int(len(v) - len(finite)),
+        "key": key, "latest": latest, "count": summary.count, "min": summary.min,
+        "max": summary.max, "last_step": summary.last_step, "non_finite": summary.non_finite,
         "series_url": f"/api/runs/{url_path(run_id)}/metrics/{url_path(key)}",
     }
 
@@ -53,8 +47,9 @@ def run_page(state: UIState, run_id: str) -> dict[str, Any]:
     head = run_header(state, run)
     run_id = run.id
     files = list_files(state, run_id)
-    columns = state.metric_arrays(run_id, sorted(run.metrics))
-    metrics = [metric_summary(run_id, columns[key], run.metrics[key]) for key in sorted(run.metrics)]
+    keys = sorted(run.metrics)
+    summaries = state.metric_summaries(run_id, keys)
+    metrics = [metric_summary(run_id, key, summaries[key], run.metrics[key]) for key in keys]
     return {
         **head, "metrics": metrics, "artifacts": tree(run_id, files), "artifact_count": len(files),
         "zip_url": f"/zip/{url_path(run_id)}" if files else None,
