@@ -41,3 +41,31 @@ def test_last_error_is_kept_until_a_pass_ends_well(store, tmp_path):
     assert report.error is None
     status = run_status(JournalSource(source), ledger, source.get_run(run.id))
     assert status.synced and status.last_error is None and status.last_error_time is None
+
+
+class Unreachable(LocalBackend):
+    """A destination that fails before any remote run exists (as an unreachable server does)."""
+
+    def get_or_create_experiment(self, name):
+        raise tb.errors.BackendError("cannot reach the service (injected)")
+
+
+def test_a_destination_whose_first_sync_failed_is_listed_with_its_error(store, tmp_path):
+    from starlette.testclient import TestClient
+
+    from trackbridge.ui.app import create_app
+
+    with tb.start_run(experiment="e", config=store) as run:
+        run.log_metric("loss", 1.0)
+    source = LocalBackend(store["local"]["path"])
+    dest = Unreachable(tmp_path / "dest")
+    [report] = sync(SyncPlan(source, dest, source), select_runs(source), backoff=0.001)
+    assert report.error
+    ledger = Ledger.of(source, dest)
+    assert ledger.destinations() == [ledger.destination]  # known from its error alone
+    app = create_app(source)
+    with TestClient(app, base_url="http://127.0.0.1:5005") as client:
+        (row,) = client.get(f"/api/runs/{run.id}").json()["sync"]
+    assert row["destination"] == ledger.destination and row["remote_run_id"] is None
+    assert "cannot reach the service (injected)" in row["last_error"]
+    assert row["points_pending"] == row["points_total"] == 1 and not row["synced"]

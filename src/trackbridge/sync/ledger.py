@@ -197,7 +197,10 @@ class Ledger:
         return None if row is None else (row[0], row[1])
 
     def destinations(self) -> list[str]:
-        rows = self.store.connection().execute("SELECT DISTINCT destination FROM sync_runs")
+        """Every destination the ledger knows: one a run was synced to, or one a pass
+        failed on (its first sync may have failed before any remote run existed)."""
+        rows = self.store.connection().execute(
+            "SELECT destination FROM sync_runs UNION SELECT destination FROM sync_errors")
         return sorted(d for (d,) in rows)
 
 
