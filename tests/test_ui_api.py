@@ -205,6 +205,12 @@ def test_artifact_previews_by_kind(client, demo):
     assert html["kind"] == "html" and html["raw_url"] == f"/files/{demo.parent}/report.html"
     folder = ok_json(client, f"{base}/plots")["preview"]
     assert folder["kind"] == "folder" and folder["zip_url"] == f"/zip/{demo.parent}/plots"
+    model = ok_json(client, f"{base}/model/model.skops")["preview"]  # a zip: no text shown
+    assert model["kind"] == "binary" and "text" not in model
+    mlmodel = ok_json(client, f"{base}/model/MLmodel")["preview"]  # no suffix, UTF-8: text
+    assert mlmodel["kind"] == "text" and "flavors:" in mlmodel["text"]
+    assert "A binary file: no preview" in client.get(
+        f"/runs/{demo.parent}/artifacts/model/model.skops").text
     page = client.get(f"/runs/{demo.parent}/artifacts/report.html").text
     assert re.search(r'<iframe src="/files/[0-9a-f]+/report.html" sandbox=""', page)
 

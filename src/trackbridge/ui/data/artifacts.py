@@ -113,10 +113,23 @@ def _head(file: Path, limit: int) -> tuple[bytes, bool]:
     return data[:limit], len(data) > limit
 
 
+def _looks_like_text(data: bytes, truncated: bool) -> bool:
+    """UTF-8 without NUL bytes (a character cut at the end of a truncated head is fine):
+    previewed as text whatever its suffix (``.jsonl``, ``.rst``, ``.cfg`` ...)."""
+    if b"\x00" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return truncated and exc.start >= len(data) - 3
+    return True
+
+
 def preview(state: UIState, run_id: str, path: str) -> dict[str, Any]:
     """What the artifact page shows for ``path``: ``kind`` (image, html, table, text,
     binary), the ``raw_url`` of its bytes, and for text its first 256 KiB, for a table
-    its first 50 rows."""
+    its first 50 rows. A file of another suffix is text when its head is UTF-8 without NUL
+    bytes, else binary (no preview)."""
     files = list_files(state, run_id)
     path = checked_path(run_id, path)
     base = {"path": path, "name": posixpath.basename(path), "size": files.get(path),
@@ -137,9 +150,9 @@ def preview(state: UIState, run_id: str, path: str) -> dict[str, Any]:
     finally:
         if temporary:
             file.unlink(missing_ok=True)
+    if kind in ("text", "binary") and not _looks_like_text(data, truncated):
+        return {**base, "kind": "binary"}  # a known text suffix on binary bytes, or a model
     text = data.decode("utf-8", errors="replace")
-    if kind == "text" and "\x00" in text:
-        return {**base, "kind": "binary"}
     if kind == "table":
         import csv
         import io
