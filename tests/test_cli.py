@@ -193,3 +193,21 @@ def test_status_and_sync_take_config_after_the_command(logged, tmp_path):
     synced = CliRunner().invoke(cli, ["sync", "--to", str(dest), "--config", str(config), "--json"])
     assert synced.exit_code == 0, synced.output
     assert json.loads(synced.output)["totals"]["points"] > 0
+
+
+@pytest.mark.parametrize("bad, words", [
+    ("metrics.x > 0 or params.p = '1'", "'or' is not supported: MLflow's filter joins clauses "
+                                        "with AND only"),
+    ("metrics.x > 0 and", "'and' with no clause after it"),
+    ("metrics.x = 'high'", "a metric is compared with = != < <= > >= and a number, e.g. "
+                           "metrics.x > 0.5 (not = 'high')"),
+    ("metrics.x LIKE '1%'", "(not LIKE '1%')"),
+    ("params.depth = 3", "param values are strings: quote them, e.g. params.depth = '3'"),
+    ("tags.t IN (1, 'b')", "tag values are strings: quote them, e.g. tags.t IN ('1', 'b')"),
+])
+def test_a_filter_mlflow_would_refuse_is_a_one_line_error_naming_it(logged, bad, words):
+    config, _ = logged
+    result = CliRunner().invoke(cli, ["runs", "list", "--filter", bad, "--config", str(config)])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error:") and words in line, line

@@ -99,6 +99,12 @@ def _bad_token(text: str) -> str:
     if value[:1] in ("<", ">", "=", "!", "~"):
         token = (op.group().strip() + value).split()[0]
         return f"bad operator {token!r} (use = != < <= > >= LIKE ILIKE IN NOT IN)"
+    words = value.lower().split()
+    if "or" in words[1:]:
+        return ("'or' is not supported: MLflow's filter joins clauses with AND only (use IN "
+                "('a', 'b') for alternatives of one key, or one search per alternative)")
+    if words[-1:] == ["and"]:
+        return "'and' with no clause after it"
     return f"bad value {value or '(nothing)'!r} (quote strings: 'text'; numbers as 0.5)"
 
 
@@ -126,6 +132,28 @@ def filter_keys(filter: str | None) -> set[tuple[str, str]]:
     return found
 
 
+def _type_mismatch(entity: str, key: str, op: str, value: Any) -> str | None:
+    """Why a clause compares a key with the wrong kind of value (None when it does not):
+    metrics with numbers only, params and tags with quoted strings only."""
+    if entity == "metrics" and (op not in _NUM_OPS or not isinstance(value, float)):
+        return (f"a metric is compared with = != < <= > >= and a number, e.g. "
+                f"metrics.{key} > 0.5 (not {op.upper()} {_shown(value)})")
+    values = value if isinstance(value, list) else [value]
+    if entity in ("params", "tags") and any(isinstance(v, float) for v in values):
+        quoted = ", ".join(f"'{_shown(v).strip(chr(39))}'" for v in values)
+        return (f"{entity[:-1]} values are strings: quote them, e.g. {entity}.{key} "
+                f"{op.upper()} {f'({quoted})' if isinstance(value, list) else quoted}")
+    return None
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return f"({', '.join(map(_shown, value))})"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return repr(value)
+
+
 def _clause(text: str, whole: str, backend: str) -> Callable[[Run], bool]:
     m = _CLAUSE.fullmatch(text)
     entity = _ENTITY.get(m.group("entity").lower()) if m else None
@@ -146,6 +174,10 @@ def _clause(text: str, whole: str, backend: str) -> Callable[[Run], bool]:
         raise ValidationError(
             f"unknown attribute {key!r} in filter {whole!r}; known: {', '.join(sorted(_ATTRIBUTES))}"
         )
+    mismatch = _type_mismatch(entity, key, op, value)
+    if mismatch:  # as MLflow refuses them, so a filter means the same on every backend
+        raise ValidationError(f"cannot use filter clause {text.strip()!r} in {whole!r} "
+                              f"({backend}): {mismatch}")
 
     def get(run: Run) -> Any:
         if entity == "attributes":
