@@ -80,6 +80,24 @@ def test_another_host_warns_that_there_is_no_login(small_store, monkeypatch):
     assert quiet.exit_code == 0 and "warning" not in quiet.stderr
 
 
+def test_the_url_printed_for_a_wildcard_host_is_one_the_ui_answers(small_store, monkeypatch):
+    from starlette.testclient import TestClient
+
+    root, _ = small_store
+    real_bind = ui_command._bind
+    monkeypatch.setattr(ui_command, "_bind", lambda host, port: real_bind("127.0.0.1", 0))
+    seen = {}
+    monkeypatch.setattr(ui_command, "_serve",
+                        lambda app, sock: seen.update(app=app) or sock.close())
+    result = CliRunner().invoke(cli, ["ui", "--store", root, "--host", "0.0.0.0", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    url = result.stdout.split(" at ", 1)[1].split()[0]
+    assert url.startswith("http://127.0.0.1:")
+    assert "--allow-host NAME" in result.stderr
+    with TestClient(seen["app"], base_url=url) as client:
+        assert client.get("/api/experiments").status_code == 200
+
+
 def test_a_busy_port_is_a_one_line_error(small_store):
     root, _ = small_store
     sock = ui_command._bind("127.0.0.1", 0)

@@ -72,10 +72,15 @@ def ui(store: str | None, host: str, port: int, allow_hosts: tuple[str, ...], co
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     app = create_app(backend, host=host, port=port, allow_hosts=allow_hosts)
-    shown = f"[{host}]" if ":" in host else host
+    bound = f"[{host}]" if ":" in host else host
+    # a wildcard address is no place to browse to (and no Host header the UI accepts)
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, bound)
     if host not in LOOPBACK:
-        click.echo(f"warning: the UI has no login: anyone who can reach {shown}:{port} can read "
+        click.echo(f"warning: the UI has no login: anyone who can reach {bound}:{port} can read "
                    "every run it shows", err=True)
+        if shown != bound and not allow_hosts:
+            click.echo("note: other machines reach it by a name of this one only with "
+                       "--allow-host NAME (any other Host header gets 403)", err=True)
     click.echo(f"trackbridge ui: {backend.describe()} at http://{shown}:{port} (Ctrl-C to stop)")
     _serve(app, sock)
 
