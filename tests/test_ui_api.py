@@ -170,6 +170,9 @@ def test_metric_series_step_range(client, demo):
 @pytest.mark.parametrize("query, word", [
     ("max_points=7", "max_points=7"), ("max_points=20001", "max_points=20001"),
     ("start_step=9&end_step=3", "start_step=9 is after end_step=3"), ("end_step=a", "end_step='a'"),
+    ("start_step=9223372036854775808", "start_step=9223372036854775808 is out of range: steps "
+                                       "are 0 to 9223372036854775807"),
+    ("end_step=-1", "end_step=-1 is out of range"),
 ])
 def test_metric_series_bad_arguments(client, demo, query, word):
     response = client.get(f"/api/runs/{demo.parent}/metrics/loss?{query}")
@@ -395,4 +398,22 @@ def test_nan_sorts_after_numbers_and_missing_values_last_in_either_order(tmp_pat
         response = c.get(f"/api/experiments/nansort?parent={other}")
         assert response.status_code == 404
         assert f"run {other} is not a run of experiment 'nansort'" in response.json()["error"]
+    registry.close_all()
+
+
+def test_names_and_commits_sort_as_text_even_when_they_look_like_numbers(tmp_path):
+    import trackbridge as tb
+
+    config = {"local": {"path": str(tmp_path / "tbruns")}}
+    for name, commit in (("10", "0123456aa"), ("9", "0071e47bb"), ("b", "ffee000cc")):
+        with tb.start_run(experiment="texts", run_name=name, config=config,
+                          tags={"mlflow.source.git.commit": commit}):
+            pass
+    app = create_app(LocalBackend(tmp_path / "tbruns"), host="127.0.0.1", port=5005)
+    with TestClient(app, base_url=BASE) as c:
+        def column(sort, field):
+            rows = ok_json(c, f"/api/experiments/texts?sort={sort}&order=asc")["runs"]
+            return [r[field] for r in rows]
+        assert column("commit", "commit") == ["0071e47", "0123456", "ffee000"]  # 0071e47 > 1e48
+        assert column("name", "name") == ["10", "9", "b"]
     registry.close_all()

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_POINTS = 2000
 #: bounds of ``max_points``: a bucket can yield up to 7 points (4 + one NaN, +inf, -inf)
 MIN_MAX_POINTS, MAX_MAX_POINTS = 8, 20_000
+MAX_STEP = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ def check_request(max_points: int, start_step: int | None, end_step: int | None)
         raise ValidationError(
             f"max_points={max_points} is out of range: give {MIN_MAX_POINTS} to {MAX_MAX_POINTS}")
     for name, value in (("start_step", start_step), ("end_step", end_step)):
-        if value is not None and value < 0:
-            raise ValidationError(f"{name}={value} is negative: steps are >= 0")
+        if value is not None and not 0 <= value <= MAX_STEP:
+            raise ValidationError(f"{name}={value} is out of range: steps are 0 to {MAX_STEP} "
+                                  "(64-bit, as MLflow's)")
     if start_step is not None and end_step is not None and start_step > end_step:
         raise ValidationError(f"start_step={start_step} is after end_step={end_step}")
 

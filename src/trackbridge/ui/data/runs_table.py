@@ -71,6 +71,11 @@ def column_reader(state: UIState, experiment_id: str, runs: list[Run],
     return lambda run: get(run.id)
 
 
+#: Attribute columns whose values are names, never numbers (a commit like 0071e47 is no
+#: 7.1e48); every other column sorts numbers by value.
+TEXT_COLUMNS = frozenset({"name", "status", "user", "source", "commit"})
+
+
 def _sort_key(value: Any) -> tuple | None:
     """(0, number) for a number or numeric text, (1, text) for other text; None for NaN,
     which has no place in an order."""
@@ -79,6 +84,10 @@ def _sort_key(value: Any) -> tuple | None:
     except (TypeError, ValueError):
         return (1, 0.0, str(value))
     return None if number != number else (0, number, "")
+
+
+def _text_key(value: Any) -> tuple:
+    return (1, 0.0, str(value))
 
 
 def sort_runs(runs: list[Run], column: str, descending: bool,
@@ -90,7 +99,8 @@ def sort_runs(runs: list[Run], column: str, descending: bool,
     ranked, nan, missing = [], [], []
     for run in runs:
         value = read(run)
-        key = None if value is None else _sort_key(value)
+        key = None if value is None else (_text_key if column in TEXT_COLUMNS
+                                          else _sort_key)(value)
         if key is not None:
             ranked.append((key, run))
         else:
