@@ -267,6 +267,29 @@ def test_host_header_must_be_one_the_server_was_started_for(client, host, status
         assert "is not one this server was started for" in response.text
 
 
+def test_two_host_headers_are_a_400_whichever_comes_last(demo):
+    import asyncio
+
+    app = create_app(LocalBackend(demo.root), host="127.0.0.1", port=5005)
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    for headers in ([(b"host", b"evil.example"), (b"host", b"127.0.0.1:5005")],
+                    [(b"host", b"127.0.0.1:5005"), (b"host", b"evil.example")]):
+        sent.clear()
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": "/api/experiments", "raw_path":
+                 b"/api/experiments", "query_string": b"", "root_path": "", "headers": headers,
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 5005)}
+        asyncio.run(app(scope, receive, send))
+        assert sent[0]["status"] == 400 and b"more than one Host header" in sent[1]["body"]
+
+
 def test_extra_allowed_hosts(demo):
     app = create_app(LocalBackend(demo.root), host="0.0.0.0", port=8080, allow_hosts=["box.lan"])
     with TestClient(app, base_url="http://box.lan:8080") as c:

@@ -44,14 +44,14 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+        hosts = [v.decode("latin-1").lower() for k, v in scope["headers"] if k == b"host"]
+        if len(hosts) > 1:  # which one would a proxy have routed by? (RFC 9112: 400)
+            await _refuse(send, 400, "400: more than one Host header")
+            return
+        host = hosts[0] if hosts else ""
         if host not in self.hosts:
-            body = (f"403: Host {host!r} is not one this server was started for; "
-                    f"start trackbridge ui with --allow-host to accept it").encode()
-            await send({"type": "http.response.start", "status": 403,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                    (b"content-length", str(len(body)).encode()), *_HEADERS]})
-            await send({"type": "http.response.body", "body": body})
+            await _refuse(send, 403, f"403: Host {host!r} is not one this server was started "
+                                     f"for; start trackbridge ui with --allow-host to accept it")
             return
 
         async def send_with_headers(message: dict) -> None:
@@ -65,3 +65,11 @@ class GuardMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+async def _refuse(send: Any, status: int, text: str) -> None:
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), *_HEADERS]})
+    await send({"type": "http.response.body", "body": body})
