@@ -132,6 +132,16 @@ def test_run_page_summarises_metrics_lineage_artifacts_model_and_sync(client, de
     [model] = data["models"]
     assert model["path"] == "model" and {f["name"] for f in model["flavors"]} == {
         "python_function", "sklearn"}
+    import platform
+
+    import sklearn
+
+    assert {f["name"]: (f["version_of"], f["version"]) for f in model["flavors"]} == {
+        "python_function": ("python", platform.python_version()),
+        "sklearn": ("sklearn", sklearn.__version__)}
+    page = client.get(f"/runs/{demo.parent}").text
+    assert f"<code>python_function (python {platform.python_version()})</code>" in page
+    assert f"<code>sklearn {sklearn.__version__}</code>" in page
     assert [c["type"] for c in model["inputs"]] == ["tensor float64 [-1, 2]"]
     assert any(r.startswith("scikit-learn==") for r in model["requirements"])
     sync_state = {s["destination"].split(" ")[-1].rsplit("/", 1)[-1]: s for s in data["sync"]}

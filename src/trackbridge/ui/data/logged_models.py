@@ -61,8 +61,11 @@ def logged_models(state: UIState, run_id: str, files: dict[str, int | None]) -> 
         if isinstance(meta, dict):
             for name, conf in (meta.get("flavors") or {}).items():
                 conf = conf if isinstance(conf, dict) else {}
-                version = next((str(v) for k, v in conf.items() if k.endswith("_version")), None)
-                entry["flavors"].append({"name": name, "version": version})
+                # which version: sklearn's for the sklearn flavor, Python's for python_function
+                field = next((k for k in conf if k.endswith("_version")), None)
+                entry["flavors"].append({
+                    "name": name, "version": None if field is None else str(conf[field]),
+                    "version_of": None if field is None else field[:-len("_version")]})
             signature = meta.get("signature") or {}
             entry["inputs"] = _columns(signature.get("inputs"))
             entry["outputs"] = _columns(signature.get("outputs"))
