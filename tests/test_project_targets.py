@@ -197,6 +197,21 @@ def test_a_command_that_ignores_sigint_is_terminated_after_the_grace_period(tmp_
     assert out.endswith(b"trackbridge: the command exited with code 143\n")
 
 
+def test_processes_the_command_left_holding_its_output_are_stopped(tmp_path):
+    import time
+
+    started = time.monotonic()
+    proc = run_bootstrap(tmp_path, 'sleep 60 & echo "left $!"')
+    assert proc.returncode == 0 and time.monotonic() - started < 20
+    streams, _ = read_log(proc.stdout)
+    pid = int(streams["stdout"].split()[1])
+    assert b"trackbridge: stopping the processes the command left running\n" in streams["stderr"]
+    try:  # gone, or a zombie nobody reaps (bash, its parent, is gone)
+        assert Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        pass
+
+
 JOURNAL_SCRIPT = """
 import os, trackbridge as tb
 journal = os.path.join(os.environ["TRACKBRIDGE_JOB_DIR"], "tbruns")
