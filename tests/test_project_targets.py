@@ -87,8 +87,238 @@ def test_bootstrap_unpacks_points_trackbridge_at_the_run_and_reports_the_exit_co
     assert proc.stdout.splitlines()[:2] == ["payload", "run=abc123"]
     assert 'path = "${TRACKBRIDGE_JOB_DIR}/tbruns"' in proc.stdout  # resolved by the reader
     assert f"python={Path(sys.executable).parent}/python" in proc.stdout
-    assert proc.stderr.splitlines() == ["oops", "trackbridge: the command exited with code 3"]
-    assert exit_code_from_log(proc.stdout + proc.stderr) == 3
+    # one log (what a platform keeps): the command's stderr lines marked, the exit code last
+    assert proc.stderr == ""
+    assert "[stderr] oops\n" in proc.stdout
+    assert proc.stdout.endswith("[stderr] trackbridge: the command exited with code 3\n")
+    streams, code = read_log(proc.stdout.encode())
+    assert streams["stderr"] == b"oops\ntrackbridge: the command exited with code 3\n"
+    assert b"oops" not in streams["stdout"] and code == 3
+
+
+def read_log(log: bytes, step: int = 0) -> tuple[dict[str, bytes], int | None]:
+    """What the client makes of a job's log: fed whole, or as snapshots growing by ``step``
+    bytes (a platform's log read while being written, lines cut anywhere)."""
+    from trackbridge.projects.remote import JobLog
+
+    job_log, streams = JobLog(), {"stdout": b"", "stderr": b""}
+    for end in [*range(step, len(log), step), len(log)] if step else [len(log)]:
+        job_log.feed(log[:end])
+        for name, data in job_log.take().items():
+            streams[name] += data
+    job_log.close()
+    for name, data in job_log.take().items():
+        streams[name] += data
+    return streams, job_log.exit_code()
+
+
+def run_bootstrap(tmp_path, command, *args, env=None, timeout=60):
+    return subprocess.run([sys.executable, bootstrap.__file__, "--project-dir", str(tmp_path),
+                           *args, "--", command], capture_output=True, timeout=timeout,
+                          env={"PATH": os.environ["PATH"], **(env or {})})
+
+
+def test_bootstrap_keeps_stdout_and_stderr_apart_in_one_log_and_loses_no_partial_line(tmp_path):
+    command = ('printf "out 1\\n[stderr] a stdout line that looks marked\\n"; '
+               'printf "err 1\\nerr 2" >&2; sleep 1; printf " continued\\n" >&2; '
+               'printf "10%%\\r20%%\\r"; printf "no newline at the end" >&2; printf last')
+    proc = run_bootstrap(tmp_path, command)
+    assert proc.returncode == 0 and proc.stderr == b""
+    log = proc.stdout
+    assert b"[stderr] err 1\n" in log  # readable in the platform's log view
+    assert b"[stdout] [stderr] a stdout line that looks marked\n" in log  # escaped
+    assert b"[stderr+] err 2\n" in log  # a piece, written while the rest was awaited
+    for step in (0, 1, 7, 64):
+        streams, code = read_log(log, step)
+        assert streams["stdout"] == b"out 1\n[stderr] a stdout line that looks marked\n10%\r20%\rlast"
+        assert streams["stderr"] == (b"err 1\nerr 2 continued\nno newline at the end"
+                                     b"trackbridge: the command exited with code 0\n")
+        assert code == 0
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_log_marks_round_trip(stream):
+    for data in (b"plain\n", b"[stderr] x\n", b"[stdout] y\n", b"[stderr+] z\n", b"[std\n"):
+        assert bootstrap.decode(bootstrap.encode(stream, data)) == (stream, data)
+        assert bootstrap.decode(bootstrap.encode(stream, data[:-1], part=True)) == \
+            (stream, data[:-1])
+    assert bootstrap.decode(b"a platform's own line\n") == ("stdout", b"a platform's own line\n")
+
+
+SIGINT_AWARE = """
+import sys, time
+print("ready", flush=True)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    print("interrupted: ending the run", flush=True)
+    time.sleep(1.0)  # sending what was logged
+    print("flushed", flush=True)
+    raise
+"""
+
+
+def test_a_cancelled_job_gets_sigint_and_time_to_end_its_run(tmp_path):
+    """A platform stops a job with SIGTERM: the command gets SIGINT (a Python script's
+    `with tb.start_run()` ends the run KILLED and sends what it logged), not a SIGTERM that
+    kills it on the spot."""
+    import signal
+
+    (tmp_path / "job.py").write_text(SIGINT_AWARE)
+    proc = subprocess.Popen([sys.executable, bootstrap.__file__, "--project-dir", str(tmp_path),
+                             "--", f"{sys.executable} job.py"], stdout=subprocess.PIPE,
+                            env={"PATH": os.environ["PATH"]}, start_new_session=True)
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    with proc.stdout:
+        out = proc.stdout.read()
+    assert proc.wait(timeout=30) == 130
+    streams, code = read_log(out)
+    assert streams["stdout"] == b"interrupted: ending the run\nflushed\n" and code == 130
+    assert streams["stderr"].endswith(b"KeyboardInterrupt\n"
+                                      b"trackbridge: the command exited with code 130\n")
+
+
+def test_a_command_that_ignores_sigint_is_terminated_after_the_grace_period(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, bootstrap.__file__, "--project-dir", str(tmp_path),
+                             "--grace", "0.5", "--", 'trap "" INT; echo ready; sleep 30 & wait'],
+                            stdout=subprocess.PIPE, env={"PATH": os.environ["PATH"]},
+                            start_new_session=True)
+    assert proc.stdout.readline() == b"ready\n"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    with proc.stdout:
+        out = proc.stdout.read()
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert 0.4 < time.monotonic() - started < 10
+    assert out.endswith(b"trackbridge: the command exited with code 143\n")
+
+
+def test_processes_the_command_left_holding_its_output_are_stopped(tmp_path):
+    import time
+
+    started = time.monotonic()
+    proc = run_bootstrap(tmp_path, 'sleep 60 & echo "left $!"')
+    assert proc.returncode == 0 and time.monotonic() - started < 20
+    streams, _ = read_log(proc.stdout)
+    pid = int(streams["stdout"].split()[1])
+    assert b"trackbridge: stopping the processes the command left running\n" in streams["stderr"]
+    try:  # gone, or a zombie nobody reaps (bash, its parent, is gone)
+        assert Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        pass
+
+
+JOURNAL_SCRIPT = """
+import os, trackbridge as tb
+journal = os.path.join(os.environ["TRACKBRIDGE_JOB_DIR"], "tbruns")
+print("scratch", os.environ["TRACKBRIDGE_JOB_DIR"], flush=True)
+with tb.start_run(experiment="e", config={"local": {"path": journal}}) as run:
+    for step in range(3):
+        run.log_metric("loss", 1.0 / (step + 1), step=step)
+    print("run", run.id, flush=True)
+"""
+
+
+def test_the_jobs_journal_is_synced_before_the_scratch_directory_goes(tmp_path):
+    """The script journalled a run the tracking service never got (here: nothing mirrored
+    it): the bootstrap sends it, then removes the scratch directory."""
+    (tmp_path / "job.py").write_text(JOURNAL_SCRIPT)
+    service = tmp_path / "service"  # stands for the tracking service: a store of its own
+    proc = run_bootstrap(tmp_path, f"{sys.executable} job.py", "--config-toml",
+                         f'backend = "local"\n[local]\npath = "{service}"\n',
+                         env={"PYTHONPATH": os.environ.get("PYTHONPATH", "")}, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fields = dict(line.split(" ", 1) for line in proc.stdout.decode().splitlines()
+                  if line.startswith(("scratch ", "run ")))
+    assert not Path(fields["scratch"]).exists()  # nothing unsent: removed
+    (synced,) = LocalBackend(service).search_runs([LocalBackend(service).get_or_create_experiment(
+        "e").id])
+    assert [p.value for p in LocalBackend(service).get_metric_history(synced.id, "loss")] == \
+        [1.0, 0.5, 1.0 / 3]
+
+
+def test_a_journal_that_cannot_be_sent_is_kept_and_said_how_to_send_it(tmp_path):
+    (tmp_path / "job.py").write_text(JOURNAL_SCRIPT)
+    # the "service" is the journal itself: sync refuses (source and destination are the same)
+    proc = run_bootstrap(tmp_path, f"{sys.executable} job.py", "--config-toml",
+                         'backend = "local"\n[local]\npath = "${TRACKBRIDGE_JOB_DIR}/tbruns"\n',
+                         env={"PYTHONPATH": os.environ.get("PYTHONPATH", "")}, timeout=120)
+    assert proc.returncode == 0
+    out = proc.stdout.decode()
+    scratch = next(line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("scratch "))
+    try:
+        assert Path(scratch, "tbruns", "trackbridge.db").is_file()  # kept
+        (line,) = [line for line in out.splitlines() if "journal" in line]
+        assert line.startswith(f"[stderr] trackbridge: the job's journal {scratch}/tbruns may hold "
+                               f"data the tracking service has not received (")
+        assert f"-m trackbridge sync --from {scratch}/tbruns --to {scratch}/config.toml" in line
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _wheel(directory: Path, name: str, version: str) -> Path:
+    """A minimal pure-Python wheel (installable offline)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}.py": "VALUE = 42\n",
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                              "Tag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{n},,\n" for n in files) + f"{info}/RECORD,,\n"
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, text in files.items():
+            zf.writestr(n, text)
+    return path
+
+
+def test_bootstrap_require_installs_only_what_is_missing_or_another_version(tmp_path):
+    from importlib.metadata import version
+
+    fake_pip = tmp_path / "fakepip"  # `python -m pip` finds this one first: it records calls
+    (fake_pip / "pip").mkdir(parents=True)
+    (fake_pip / "pip" / "__init__.py").write_text("")
+    (fake_pip / "pip" / "__main__.py").write_text(
+        f"import sys\nopen({str(tmp_path / 'pip-called')!r}, 'w').write(' '.join(sys.argv))\n")
+    path = os.pathsep.join([str(fake_pip), os.environ.get("PYTHONPATH", "")])
+    satisfied = [f"trackbridge=={version('trackbridge')}",
+                 f"trackbridge-azureml=={version('trackbridge-azureml')}"]
+    proc = run_bootstrap(tmp_path, "echo ran", "--require", satisfied[0], "--require",
+                         satisfied[1], env={"PYTHONPATH": path})
+    assert proc.returncode == 0 and proc.stdout.startswith(b"ran\n")
+    assert b"installing" not in proc.stdout and not (tmp_path / "pip-called").exists()
+    assert bootstrap.unsatisfied(satisfied) == []
+    assert bootstrap.unsatisfied(["trackbridge==0.0.1", "no-such-dist==1"]) == [
+        ("trackbridge==0.0.1", version("trackbridge")), ("no-such-dist==1", None)]
+
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    _wheel(wheels, "tbdep", "0.2")
+    proc = run_bootstrap(tmp_path, 'python -c "import tbdep; print(tbdep.VALUE, tbdep.__file__)"',
+                         "--require", "tbdep==0.2", timeout=180, env={
+                             "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheels),
+                             "PIP_TARGET": str(site), "PYTHONPATH": str(site)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines[0] == f"[stderr] trackbridge: installing tbdep==0.2 (missing) with {sys.executable} -m pip"
+    assert lines[1] == f"42 {site / 'tbdep.py'}"
+
+
+def test_bootstrap_says_what_pip_could_not_install_and_runs_nothing(tmp_path):
+    proc = run_bootstrap(tmp_path, "echo ran", "--require", "tbdep==0.2", timeout=180,
+                         env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path),
+                              "PIP_TARGET": str(tmp_path / "site")})
+    assert proc.returncode == 1
+    out = proc.stdout.decode()
+    assert "ran" not in out.splitlines()
+    assert out.splitlines()[-1] == ("[stderr] trackbridge: pip could not install tbdep==0.2: give "
+                                    "the job's environment these versions, or let it reach the "
+                                    "package index")
 
 
 def test_bootstrap_takes_the_run_id_from_the_platforms_variable(tmp_path):
@@ -98,7 +328,7 @@ def test_bootstrap_takes_the_run_id_from_the_platforms_variable(tmp_path):
         capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
                                                          "MLFLOW_RUN_ID": "job-7"})
     assert proc.returncode == 0
-    assert proc.stdout.strip() == f"job-7 {tmp_path}"
+    assert proc.stdout.splitlines()[0] == f"job-7 {tmp_path}"
 
 
 def test_exit_code_is_read_from_the_last_marker_only():

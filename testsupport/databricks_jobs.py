@@ -87,6 +87,8 @@ class DatabricksJobs(LoopbackService):
         self.submits: list[dict] = []  # every runs/submit body received
         self.cancels: list[int] = []
         self.requests: list[tuple[str, str]] = []
+        self.upload_delay = 0.0  # seconds each file upload takes (a slow link)
+        self.upload_started = threading.Event()  # set when a file upload arrives
         self._lock = threading.Lock()
         self._next_id = 1
 
@@ -138,6 +140,8 @@ class DatabricksJobs(LoopbackService):
             return _error(400, "INVALID_PARAMETER_VALUE", f"not a volume path: {path}")
         local = self.local_path(path)
         if request.method == "PUT":
+            self.upload_started.set()
+            time.sleep(self.upload_delay)
             if local.exists() and request.args.get("overwrite") != "true":
                 return _error(409, "ALREADY_EXISTS", f"{path} exists")
             local.parent.mkdir(parents=True, exist_ok=True)

@@ -78,9 +78,9 @@ def only_run(mlflow_server, experiment):
     return client, runs[0]
 
 
-def stdout_log(front, job):
-    """The run's artifact logs/stdout.txt, read from the workspace's blob store (Azurite)."""
-    blob = front.blobs.get_blob_client("azureml", f"ExperimentRun/dcid.{job.name}/logs/stdout.txt")
+def stdout_log(front, job, name="stdout.txt"):
+    """The run's artifact logs/<name>, read from the workspace's blob store (Azurite)."""
+    blob = front.blobs.get_blob_client("azureml", f"ExperimentRun/dcid.{job.name}/logs/{name}")
     return blob.download_blob().readall().decode()
 
 
@@ -107,10 +107,24 @@ def test_a_project_runs_as_an_azureml_job_in_the_jobs_own_run(setup, arm, mlflow
                                                           f"{job.name}?wsid={SCOPE}")
     assert tags["trackbridge.project.target"] == "azureml"
     assert tags["trackbridge.project.entry_point"] == "main"
+    import platform
+    import socket
+
+    from trackbridge.version import __version__  # the tags every run gets, on the job's run too
+
+    assert tags["mlflow.user"] and tags["mlflow.source.type"] == "PROJECT"
+    assert tags["mlflow.source.name"] == str(setup[0])
+    assert tags["trackbridge.context"] == (  # host, python, version: one tag on Azure ML
+        f"host={socket.gethostname()}; python={platform.python_version()}; "
+        f"trackbridge={__version__}")
     log = stdout_log(azure_front, job)
-    assert f"trained in run {job.name}" in log  # the script attached to the job's run
-    assert f"trained in run {job.name}" in out  # streamed to the terminal
-    assert TOKEN not in log and TOKEN not in out and TOKEN not in err
+    errors = stdout_log(azure_front, job, "stderr.txt")
+    assert log == f"trained in run {job.name}\n"  # the script attached to the job's run
+    assert errors.endswith("a warning on stderr\ntrackbridge: the command exited with code 0\n")
+    assert errors.splitlines()[-2] == "a warning on stderr"  # (the job's SDK may warn before)
+    assert f"trained in run {job.name}" in out  # streamed to the terminal ...
+    assert "a warning on stderr\n" in err and "warning" not in out  # ... each stream to its own
+    assert TOKEN not in log + errors and TOKEN not in out and TOKEN not in err
     assert f"run {job.name} FINISHED" in err
 
 
@@ -147,8 +161,10 @@ def test_ctrl_c_cancels_the_job_and_kills_the_run(setup, arm, mlflow_server, azu
     assert proc.returncode == 130, err.decode()
     assert arm.cancels == [job.name] or arm.cancels[-1] == job.name
     assert job.proc.wait(timeout=30) is not None and job.status == "Canceled"
-    _, run = only_run(mlflow_server, setup[3])
+    client, run = only_run(mlflow_server, setup[3])
     assert run.info.status == "KILLED"
+    history = client.get_metric_history(run.info.run_id, "loss")  # the script flushed at SIGINT
+    assert [(m.step, m.value) for m in history] == losses(0.5)
     assert "sleeping" in stdout_log(azure_front, job)
 
 

@@ -173,8 +173,10 @@ def test_submit_sends_a_command_job_with_the_packed_project(arm, project, tracki
     props = body["properties"]
     assert name.startswith("tb-") and submission.run_id == name == submission.job_id
     assert props["jobType"] == "Command"
+    # the environment is built with trackbridge pinned (below): the bootstrap installs nothing
     assert props["command"] == ("python .trackbridge/bootstrap.py --config .trackbridge/job.toml "
-                                "--run-id-env MLFLOW_RUN_ID -- 'python train.py --alpha 0.5'")
+                                "--run-id-env MLFLOW_RUN_ID --grace 40 -- "
+                                "'python train.py --alpha 0.5'")
     assert (props["experimentName"], props["displayName"]) == ("amlwire", "r1")
     assert props["computeId"].endswith("/computes/cpu-cluster")
     assert props["environmentVariables"] == {"PYTHONUNBUFFERED": "1"}
@@ -193,6 +195,34 @@ def test_submit_sends_a_command_job_with_the_packed_project(arm, project, tracki
             if isinstance(body, bytes) else ""
         assert TOKEN not in text and TOKEN not in call.request.url
     assert all(TOKEN.encode() not in data for data in ws.blobs.values())
+
+
+@pytest.mark.parametrize("environment", ["registered", "docker_env"])
+def test_an_environment_trackbridge_did_not_build_gets_it_installed_by_the_bootstrap(
+        arm, project, tracking, tmp_path, environment):
+    ws = Workspace(arm)
+    table = {}
+    if environment == "docker_env":
+        (project / "MLproject").write_text(
+            "name: amlwire\ndocker_env:\n  image: python:3.11-slim\nentry_points:\n  main:\n"
+            "    command: \"python train.py --alpha 0.5\"\n")
+    else:
+        table["environment"] = "team-env@latest"
+        env = {"id": f"{SCOPE}/environments/team-env/versions/3", "name": "3",
+               "properties": {"image": "team/image:1"}}
+        arm.add(responses.GET, re.compile(rf"{re.escape(ARM)}/environments/team-env/versions\?.*"),
+                json={"value": [env]})
+    target = make_target(tracking, tmp_path, **table)
+    job = job_for(target, project, tracking)
+    target.upload(job)
+    target.submit(job)
+    ((_, body),) = ws.jobs.items()
+    assert body["properties"]["command"] == (
+        f"python .trackbridge/bootstrap.py --config .trackbridge/job.toml --run-id-env "
+        f"MLFLOW_RUN_ID --grace 40 --require trackbridge=={version('trackbridge')} --require "
+        f"trackbridge-azureml=={version('trackbridge-azureml')} -- 'python train.py --alpha 0.5'")
+    if environment == "registered":  # the label resolved to the version the workspace has
+        assert body["properties"]["environmentId"] == f"{SCOPE}/environments/team-env/versions/3"
 
 
 def test_a_lost_submit_answer_adopts_the_job_it_made(arm, project, tracking, tmp_path):

@@ -109,10 +109,13 @@ def test_a_project_runs_as_a_databricks_job_into_one_run(setup, workspace, mlflo
     assert tags["trackbridge.project.command"] == \
         "python train.py --alpha 0.25 --code 0 --sleep 0.0"
     logs = log_text(client, run.info.run_id, "stdout.txt", tmp_path)
-    assert f"trained in run {run.info.run_id}" in logs  # the script logged into this run
-    assert "a warning on stderr" in logs
-    assert f"trained in run {run.info.run_id}" in result.stdout  # and the terminal saw it
-    assert TOKEN not in logs and TOKEN not in result.output
+    errors = log_text(client, run.info.run_id, "stderr.txt", tmp_path)
+    assert logs == f"trained in run {run.info.run_id}\n"  # the script logged into this run
+    assert errors.endswith("a warning on stderr\ntrackbridge: the command exited with code 0\n")
+    assert errors.splitlines()[-2] == "a warning on stderr"  # (the job's SDK may warn before)
+    assert f"trained in run {run.info.run_id}" in result.stdout  # and the terminal saw it ...
+    assert "a warning on stderr\n" in result.stderr and "warning" not in result.stdout  # apart
+    assert TOKEN not in logs + errors and TOKEN not in result.output
     assert f"run {run.info.run_id} FINISHED" in result.stderr
 
 
@@ -172,8 +175,38 @@ def test_ctrl_c_cancels_the_job_and_kills_the_run(setup, workspace, mlflow_serve
     assert job.proc.wait(timeout=30) is not None  # the job's process is gone
     client, run = only_run(mlflow_server, experiment)
     assert run.info.status == "KILLED"
+    history = client.get_metric_history(run.info.run_id, "loss")  # the script flushed at SIGINT
+    assert [(m.step, m.value) for m in history] == losses(0.5)
     assert "sleeping" in log_text(client, run.info.run_id, "stdout.txt", tmp_path)
     assert b"KILLED: interrupted (SIGINT)" in err
+
+
+def test_ctrl_c_during_the_upload_submits_nothing(setup, workspace, mlflow_server, tmp_path):
+    project, tracking, compute, experiment = setup(workspace.url)
+    (project / "weights.bin").write_bytes(os.urandom(2000))  # a new archive: it is uploaded
+    submits = len(workspace.submits)
+    workspace.upload_started.clear()
+    workspace.upload_delay = 3.0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trackbridge", "run", str(project), "--on", "databricks",
+         "--on-config", str(compute), "--config", str(tracking)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env={**os.environ, "DATABRICKS_TOKEN": TOKEN}, cwd=tmp_path)
+    try:
+        assert workspace.upload_started.wait(90), "no upload came"
+        for _ in range(2):  # two Ctrl-C, as seen: the upload ends, nothing is submitted
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        workspace.upload_delay = 0.0
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert len(workspace.submits) == submits
+    _, run = only_run(mlflow_server, experiment)
+    assert run.info.status == "KILLED"
+    assert (f"run {run.info.run_id} KILLED: interrupted (SIGINT) before the databricks job was "
+            f"submitted (nothing was submitted)").encode() in err
 
 
 def test_detach_submits_prints_and_leaves_the_run_to_the_job(setup, workspace, mlflow_server):

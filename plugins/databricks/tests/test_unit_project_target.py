@@ -101,6 +101,12 @@ def job_for(target, project, tracking, run_id=RUN):
                run_id=run_id)
 
 
+def send(target, job):
+    """What the runner does: upload, (check for Ctrl-C,) submit."""
+    target.upload(job)
+    return target.submit(job)
+
+
 def run_page(run_id=42, life="RUNNING", result=None, task_run_id=43):
     state = {"life_cycle_state": life, "state_message": "msg"}
     if result:
@@ -122,7 +128,11 @@ def test_submit_uploads_the_project_and_bootstrap_and_sends_the_exact_job(rsps, 
     mock_workspace(rsps)
     target = make_target(tracking, tmp_path)
     job = job_for(target, project, tracking)
+    target.upload(job)
+    assert calls_to(rsps, "/jobs/runs/submit") == []  # uploads first; the runner checks Ctrl-C
+    puts_before_submit = len([c for c in rsps.calls if c.request.method == "PUT"])
     submission = target.submit(job)
+    assert len([c for c in rsps.calls if c.request.method == "PUT"]) == puts_before_submit
 
     archive = target.archive
     puts = {c.request.url.split("?")[0][len(FS):]: c.request for c in rsps.calls
@@ -150,7 +160,7 @@ def test_submit_uploads_the_project_and_bootstrap_and_sends_the_exact_job(rsps, 
         "tasks": [{"task_key": "project", "environment_key": "trackbridge",
                    "spark_python_task": {"python_file": bootstrap_path, "parameters": [
                        "--archive", archive_path, "--config-toml", params[3], "--run-id", RUN,
-                       "--", "python train.py --alpha 0.5 --data in.csv"]}}],
+                       "--grace", "40", "--", "python train.py --alpha 0.5 --data in.csv"]}}],
         "environments": [{"environment_key": "trackbridge", "spec": {
             "environment_version": "2",
             "dependencies": ["scikit-learn>=1.3", "numpy>=1.24",
@@ -172,7 +182,7 @@ def test_submit_uploads_the_project_and_bootstrap_and_sends_the_exact_job(rsps, 
 def test_an_unchanged_project_is_not_uploaded_again(rsps, project, tracking, tmp_path):
     mock_workspace(rsps, uploaded=True)
     target = make_target(tracking, tmp_path)
-    target.submit(job_for(target, project, tracking))
+    send(target, job_for(target, project, tracking))
     assert [c for c in rsps.calls if c.request.method == "PUT"] == []
     assert len(calls_to(rsps, "/jobs/runs/submit")) == 1
 
@@ -183,7 +193,7 @@ def test_a_submit_whose_answer_was_lost_is_resent_with_the_same_token(rsps, proj
     rsps.replace(responses.POST, f"{JOBS}/submit", body=requests.ConnectionError("reset by peer"))
     rsps.add(responses.POST, f"{JOBS}/submit", json={"run_id": 42})
     target = make_target(tracking, tmp_path)
-    submission = target.submit(job_for(target, project, tracking))
+    submission = send(target, job_for(target, project, tracking))
     sent = [json_body(c.request) for c in calls_to(rsps, "/jobs/runs/submit")]
     assert len(sent) == 2 and sent[0] == sent[1]  # the same request, token included
     assert sent[0]["idempotency_token"] == f"trackbridge-{RUN}"
@@ -195,7 +205,7 @@ def test_clusters_get_their_dependencies_as_libraries(rsps, project, tracking, t
     rsps.add(responses.GET, f"{HOST}/api/2.1/clusters/get", json={"cluster_id": "c-1"})
     target = make_target(tracking, tmp_path, serverless=None, existing_cluster_id="c-1",
                          libraries=["pyarrow>=15"])
-    target.submit(job_for(target, project, tracking))
+    send(target, job_for(target, project, tracking))
     (task,) = json_body(calls_to(rsps, "/jobs/runs/submit")[0].request)["tasks"]
     assert task["existing_cluster_id"] == "c-1" and "environment_key" not in task
     assert [lib["pypi"]["package"] for lib in task["libraries"]] == [
@@ -221,7 +231,7 @@ def test_logs_are_fetched_incrementally_and_the_exit_code_read_at_the_end(rsps, 
     mock_workspace(rsps, uploaded=True)
     target = make_target(tracking, tmp_path)
     target.sleep = lambda s: None
-    submission = target.submit(job_for(target, project, tracking))
+    submission = send(target, job_for(target, project, tracking))
     rsps.replace(responses.GET, f"{JOBS}/get", json=run_page())
     rsps.add(responses.GET, f"{JOBS}/get", json=run_page())
     rsps.add(responses.GET, f"{JOBS}/get", json=run_page(life="TERMINATED", result="FAILED"))
@@ -244,7 +254,7 @@ def test_cancel_cancels_the_job_run(rsps, project, tracking, tmp_path):
     mock_workspace(rsps, uploaded=True)
     rsps.add(responses.POST, f"{JOBS}/cancel", json={})
     target = make_target(tracking, tmp_path)
-    submission = target.submit(job_for(target, project, tracking))
+    submission = send(target, job_for(target, project, tracking))
     target.cancel(submission, lambda: False)
     (cancel,) = calls_to(rsps, "/jobs/runs/cancel")
     assert json_body(cancel.request) == {"run_id": 42}
@@ -350,7 +360,7 @@ def test_wheels_of_the_installed_code_are_uploaded_beside_the_project(rsps, proj
                                                                       tmp_path):
     mock_workspace(rsps)
     target = make_target(tracking, tmp_path, install="wheels")
-    target.submit(job_for(target, project, tracking))
+    send(target, job_for(target, project, tracking))
     wheels = [c.request.url.split("?")[0][len(FS):] for c in rsps.calls  # in upload order
               if c.request.method == "PUT" and c.request.url.split("?")[0].endswith(".whl")]
     names = [w.rsplit("/", 1)[1] for w in wheels]
@@ -371,7 +381,7 @@ def test_workspace_files_are_uploaded_with_mkdirs_and_import(rsps, project, trac
     rsps.add(responses.POST, f"{JOBS}/submit", json={"run_id": 42})
     rsps.add(responses.GET, f"{JOBS}/get", json=run_page())
     target = make_target(tracking, tmp_path, upload_to=folder)
-    target.submit(job_for(target, project, tracking))
+    send(target, job_for(target, project, tracking))
     mkdirs = {json_body(c.request)["path"] for c in calls_to(rsps, "/workspace/mkdirs")}
     assert mkdirs == {f"{folder}/projects", f"{folder}/bootstrap"}
     imports = [c.request for c in calls_to(rsps, "/workspace/import")]

@@ -61,6 +61,7 @@ def follow(target: Target, submission: Submission, sinks: LogSinks,
     hurry: Callable[[], bool] = lambda: interrupts.count > 1  # noqa: E731
     target.sleep = lambda seconds: interrupts.sleep(seconds, hurry)
     if not state.terminal:
+        submission.cancel_sent = True  # asked once, even if the asking fails
         target.cancel(submission, hurry)
         state = _poll(target, submission, sinks, stop=hurry,
                       deadline=time.monotonic() + target.cancel_timeout)

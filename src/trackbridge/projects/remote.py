@@ -14,38 +14,69 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from .bootstrap import EXIT_MARKER, decode
 from .logtail import LogTail
 from .packing import Archive, check_size, pack_project
 from .targets import Submission, Target, exit_code_from_log
 
-_KEEP = 65536  # bytes of the log end kept to find the exit code in
+_MARKER = EXIT_MARKER.encode()
+#: Seconds a cancelled job's command gets beyond ``sync_timeout`` to end its run and send
+#: what it logged (the bootstrap's ``--grace`` is ``sync_timeout`` plus this).
+STOP_MARGIN_S = 10.0
 
 
 class JobLog:
-    """The output of one job: each platform snapshot in, the bytes not seen before out."""
+    """The output of one job: each platform snapshot in, each stream's new bytes out.
+
+    The platform keeps one log; the bootstrap marks the command's stderr lines in it
+    (:func:`~trackbridge.projects.bootstrap.encode`), so lines are split back into stdout and
+    stderr here. A line is handed out once whole: a last line still being written waits for
+    its end, or for :meth:`close` (the job ended)."""
 
     def __init__(self) -> None:
         self._tail = LogTail()
-        self._pending = b""
-        self._end = ""
+        self._partial = b""
+        self._out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+        self._code: int | None = None
 
     def feed(self, snapshot: bytes | str | None) -> None:
-        new = self._tail.update(snapshot)
-        self._pending += new
-        self._end = (self._end + new.decode("utf-8", "replace"))[-_KEEP:]
+        data = self._partial + self._tail.update(snapshot)
+        cut = data.rfind(b"\n") + 1
+        self._partial = data[cut:]
+        self._route(data[:cut])
 
-    def take(self) -> bytes:
-        out, self._pending = self._pending, b""
+    def close(self) -> None:
+        """The job ended: nothing will complete the last line, hand it out as it is."""
+        partial, self._partial = self._partial, b""
+        self._route(partial)
+
+    def _route(self, data: bytes) -> None:
+        for line in _lines(data):
+            stream, body = decode(line)
+            self._out[stream].append(body)
+            if body.startswith(_MARKER):  # the last one counts
+                code = exit_code_from_log(body.decode("utf-8", "replace"))
+                self._code = self._code if code is None else code
+
+    def take(self) -> dict[str, bytes]:
+        out = {name: b"".join(chunks) for name, chunks in self._out.items()}
+        self._out = {"stdout": [], "stderr": []}
         return out
 
     def exit_code(self) -> int | None:
-        return exit_code_from_log(self._end)
+        """The command's exit code, once the bootstrap reported it."""
+        return self._code
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """``data`` cut after each newline (and only there: a carriage return is content)."""
+    parts = data.split(b"\n")
+    return [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 class RemoteTarget(Target):
     """A target whose command runs on a platform that logs to the tracking backend itself."""
 
-    log_streams = ("stdout",)  # platforms interleave stdout and stderr in one log
     #: How the platform's own locations start (``path`` parameters must be one of them) ...
     path_prefixes: tuple[str, ...] = ()
     #: ... said in the error for a local path, e.g. "the cluster reads (dbfs:/...)".
@@ -70,6 +101,11 @@ class RemoteTarget(Target):
         from ..registry import open_backend
 
         return open_backend(self.tracking)
+
+    @property
+    def stop_grace(self) -> float:
+        """The bootstrap's ``--grace``: how long a cancelled job's command may take to end."""
+        return self.tracking.sync_timeout + STOP_MARGIN_S
 
     @property
     def scratch(self) -> Path:
@@ -99,7 +135,7 @@ class RemoteTarget(Target):
         return config_text(job, local_path="${TRACKBRIDGE_JOB_DIR}/tbruns")
 
     def read_logs(self, submission: Submission) -> dict[str, bytes]:
-        return {"stdout": submission.state.log.take()}
+        return submission.state.log.take()
 
     def close(self) -> None:
         self._tmp.cleanup()

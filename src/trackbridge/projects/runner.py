@@ -3,14 +3,16 @@
 Everything targets share happens here, once: the parameters (checked, normalised, quoted),
 the run (created with the project's tags, or for a target whose platform creates the run,
 attached to after submitting), following the job (output to the terminal and to
-``logs/<stream>.txt``), Ctrl-C (cancel the job, the run ends KILLED) and the end (the
-status and exit code from the job's outcome, whatever the script's own ``with`` block said).
+``logs/<stream>.txt``), Ctrl-C (before the job is submitted: submit nothing; after: cancel
+the job, once; the run ends KILLED) and the end (the status and exit code from the job's
+outcome, whatever the script's own ``with`` block said or saving ``logs/`` did).
 A target (``targets.py``) only submits, polls, reads logs and cancels.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -38,7 +40,7 @@ from .params import render_command, resolve_parameters
 from .process import Interrupts
 from .spec import EntryPoint, Project, load_project
 from .targets import Job, Submission, Target
-from .tracking import JournalRun, RemoteRun
+from .tracking import JournalRun, RemoteRun, end_run, save_logs
 
 CONFIG_ENV = "TRACKBRIDGE_CONFIG"
 TAG_PROJECT_NAME = "trackbridge.project.name"
@@ -85,7 +87,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Result:
-    run_id: str
+    run_id: str | None  # None: interrupted before a run was made
     status: str
     exit_code: int  # what `trackbridge run` exits with
     job_id: str | None = None
@@ -140,7 +142,11 @@ def run_project(plan: Plan, config: Config, *, target: Target | None = None,
                 experiment: str | None = None, run_name: str | None = None, stdout: BinaryIO,
                 stderr: BinaryIO, echo: Callable[[str], None] = lambda message: None,
                 detach: bool = False, grace: float | None = None) -> Result:
-    """Check, create the run, submit, follow the job, end the run by its outcome."""
+    """Check, create the run, upload, submit, follow the job, end the run by its outcome.
+
+    Ctrl-C before the job is submitted submits nothing (the run, if made, ends KILLED). Once
+    the job ended, its outcome is the run's status and the exit code: what fails afterwards
+    (saving ``logs/``, ending the run) is a one-line warning."""
     from .local import LocalTarget
 
     if target is None:
@@ -164,11 +170,15 @@ def run_project(plan: Plan, config: Config, *, target: Target | None = None,
                 run.log_params(plan.params)
                 job = Job(plan=plan, tracking=config, experiment=run.experiment,
                           run_name=job.run_name, run_id=run.id)
+            if interrupts.signum is None:
+                target.upload(job)
+            if interrupts.signum is not None:  # Ctrl-C before the job exists: stop here
+                return _not_submitted(target, run, interrupts.signum, echo)
             submission = target.submit(job)
             if run is None:  # the platform made the run: attach, then params and tags
                 run = RemoteRun.attach(_backend(config), submission.run_id)
                 run.log_params(plan.params)
-                submission.tags.update(tags)
+                submission.tags.update({**_context_tags_of(plan), **tags})
             run.set_tags(_job_tags(target, submission))
             where = f" ({submission.url})" if submission.url else ""
             echo(f"run {run.id} (experiment {run.experiment!r}): {plan.command}" if local else
@@ -177,12 +187,8 @@ def run_project(plan: Plan, config: Config, *, target: Target | None = None,
                 echo("detached: the job goes on; the run ends when its script ends it")
                 return Result(run.id, RUNNING, 0, submission.job_id, submission.url)
             state, interrupted = follow(target, submission, sinks, interrupts)
-            run.reclaim()
-            sinks.close()
-            for path in sinks.paths.values():
-                run.log_artifact(path, "logs")
         except BaseException as exc:
-            if submission is not None and not detach:
+            if submission is not None and not detach and not submission.cancel_sent:
                 _stop(target, submission)
             if run is not None:
                 run.end(KILLED if isinstance(exc, KeyboardInterrupt) else FAILED, quiet=True)
@@ -191,14 +197,31 @@ def run_project(plan: Plan, config: Config, *, target: Target | None = None,
             sinks.close()
             if submission is not None:
                 target.finish(submission)
-    status, code, why = outcome(state, interrupted)
-    run.end(status)
+        status, code, why = outcome(state, interrupted)
+        kept = "" if local else f" and in {target.name} job {submission.job_id}'s log"
+        save_logs(run, sinks.paths, f"the output is the one shown above{kept}", echo)
+        end_run(run, status, echo)
     echo(f"run {run.id} {status}{why}")
     return Result(run.id, status, code, submission.job_id, submission.url)
 
 
+def _not_submitted(target: Target, run: JournalRun | RemoteRun | None, signum: int,
+                   echo: Callable[[str], None]) -> Result:
+    """Ctrl-C came before the job was submitted: the run (if made) ends KILLED, 128 + N."""
+    what = "the command started" if target.name == "local" else \
+        f"the {target.name} job was submitted (nothing was submitted)"
+    why = f"interrupted ({signal.Signals(signum).name}) before {what}"
+    if run is None:
+        echo(why)
+        return Result(None, KILLED, 128 + signum)
+    end_run(run, KILLED, echo)
+    echo(f"run {run.id} KILLED: {why}")
+    return Result(run.id, KILLED, 128 + signum)
+
+
 def _stop(target: Target, submission: Submission) -> None:
     """Something failed while the job ran: stop it, so nothing outlives the project run."""
+    submission.cancel_sent = True
     try:
         target.cancel(submission, lambda: True)
     except Exception:  # noqa: S110 - already failing; the original error is the one to show
@@ -243,9 +266,22 @@ def _job_tags(target: Target, submission: Submission) -> dict[str, str]:
     return tags
 
 
+def _source_path(plan: Plan) -> Path:
+    return plan.project.mlproject or plan.project.directory / plan.entry.name
+
+
+def _context_tags_of(plan: Plan) -> dict[str, str]:
+    """The tags every new run gets (user, host, versions, source), for a run the platform
+    made (``RemoteRun.create`` and ``start_run`` add them to the runs they make)."""
+    from ..fluent import _context_tags
+
+    with _source(_source_path(plan)):
+        return _context_tags()
+
+
 def _create_run(plan: Plan, job: Job, config: Config, tags: dict[str, str],
                 local: bool) -> JournalRun | RemoteRun:
-    source = plan.project.mlproject or plan.project.directory / plan.entry.name
+    source = _source_path(plan)
     if not local:
         with _source(source):
             return RemoteRun.create(_backend(config), job.experiment, job.run_name, tags)

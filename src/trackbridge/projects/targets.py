@@ -8,8 +8,10 @@ saving the output as ``logs/*.txt``, Ctrl-C. A target only does what differs per
 1. :meth:`Target.check` refuses, before anything is uploaded or submitted, what cannot run
    (settings, auth, a local ``path`` parameter, a project over the size limit);
 2. :meth:`Target.describe` says what would be sent (``--dry-run``; nothing is changed);
-3. :meth:`Target.submit` starts the job and returns a :class:`Submission`;
-4. :meth:`Target.wait` / :meth:`Target.read_logs` follow it; :meth:`Target.cancel` stops it.
+3. :meth:`Target.upload` sends what the job needs; the runner then checks for Ctrl-C, so an
+   interrupt before the job exists submits nothing;
+4. :meth:`Target.submit` starts the job and returns a :class:`Submission`;
+5. :meth:`Target.wait` / :meth:`Target.read_logs` follow it; :meth:`Target.cancel` stops it.
 
 Contract: ``wait`` never raises for a job that failed (it returns a terminal
 :class:`JobState`); errors a target raises are ``TrackbridgeError`` subclasses whose one-line
@@ -60,6 +62,8 @@ class Submission:
     run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     state: Any = None
+    #: Set by whoever asks the target to cancel the job, so it is asked once.
+    cancel_sent: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,10 +127,14 @@ class Target(ABC):
         the job spec. Must not change anything."""
         return []
 
+    def upload(self, job: Job) -> None:
+        """Upload what the job needs that the platform lacks (called once, before
+        :meth:`submit`; may take long: Ctrl-C is checked after it)."""
+
     @abstractmethod
     def submit(self, job: Job) -> Submission:
-        """Upload what is missing and start the job. A retried submit must never start a
-        second job (use an idempotency token or a name derived from the run)."""
+        """Start the job (what :meth:`upload` sent is there). A retried submit must never
+        start a second job (use an idempotency token or a name derived from the run)."""
 
     @abstractmethod
     def wait(self, submission: Submission, timeout: float) -> JobState:

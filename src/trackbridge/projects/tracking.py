@@ -6,12 +6,15 @@
 * :class:`RemoteRun` (other targets): the job runs elsewhere and attaches to the run on the
   tracking backend itself, so the client writes straight to that backend: nothing is
   journalled here that a later sync could push over what the job logged.
+
+Once the job ended, :func:`save_logs` and :func:`end_run` never raise: the job's outcome is
+the run's, and what fails afterwards is a one-line warning.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..backend import Backend
@@ -110,6 +113,42 @@ class RemoteRun:
         except Exception:
             if not quiet:
                 raise
+
+
+def save_logs(run: JournalRun | RemoteRun, paths: Mapping[str, Path], kept: str,
+              echo: Callable[[str], None]) -> None:
+    """Save the output as ``logs/<stream>.txt``; what fails is said in one line ending with
+    ``kept`` (where the output can still be found)."""
+    try:
+        run.reclaim()
+    except Exception:  # noqa: S110 - only how readers see the run meanwhile; the end sets it
+        pass
+    failed: list[str] = []
+    error: Exception | None = None
+    for path in paths.values():
+        try:
+            run.log_artifact(path, "logs")
+        except Exception as exc:
+            failed.append(f"logs/{path.name}")
+            error = error or exc
+    if failed:
+        echo(f"warning: {' and '.join(failed)} of run {run.id} not saved "
+             f"({_one_line(error)}); {kept}")
+
+
+def end_run(run: JournalRun | RemoteRun, status: str, echo: Callable[[str], None]) -> None:
+    """End the run with ``status``; a failure is said in one line (the outcome stands)."""
+    try:
+        run.end(status)
+    except Exception as exc:
+        echo(f"warning: run {run.id} could not be marked {status} ({_one_line(exc)}); check "
+             f"the tracking service and run `trackbridge doctor --config ...`")
+
+
+def _one_line(exc: BaseException | None) -> str:
+    from ..redaction import redact
+
+    return f"{type(exc).__name__}: {' '.join(redact(str(exc)).split())[:300]}"
 
 
 def _now() -> int:

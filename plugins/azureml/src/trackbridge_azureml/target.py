@@ -5,8 +5,11 @@ and ``ml_client.jobs.create_or_update``. Azure ML makes the job's MLflow run its
 name is the run id) and injects ``MLFLOW_TRACKING_URI``, ``MLFLOW_RUN_ID`` and a token into
 it; so this target creates no run: the runner attaches to the job's, and the bootstrap points
 trackbridge inside the job at it (``TRACKBRIDGE_RUN_ID`` from ``MLFLOW_RUN_ID``, a config
-whose tracking URI and token are those variables). Output is the job's
-``user_logs/std_log.txt``, read from the run's artifacts as it grows.
+whose tracking URI and token are those variables). In a registered environment or the
+project's docker image the bootstrap installs trackbridge and this plugin at the client's
+versions unless they are there (``--require``); the environment built from the project pins
+them. Output is the job's ``user_logs/std_log.txt``, read from the run's artifacts as it grows
+(the bootstrap marks the command's stderr lines in it).
 """
 
 from __future__ import annotations
@@ -150,8 +153,8 @@ class AzureMLTarget(RemoteTarget):
         from trackbridge.projects.requirements import pinned, project_requirements, python_version
 
         s = self.settings
-        if s.environment:
-            return f"azureml:{s.environment}"
+        if s.environment:  # azure-ai-ml resolves name@label only without the azureml: prefix
+            return s.environment if "@" in s.environment else f"azureml:{s.environment}"
         from azure.ai.ml.entities import Environment
 
         if plan.project.docker_image:
@@ -163,6 +166,17 @@ class AzureMLTarget(RemoteTarget):
                  "dependencies": [f"python={version}", "pip", {"pip": pip}]}
         return Environment(image=s.base_image, conda_file=conda)
 
+    def _requirements(self, plan: Any) -> list[str]:
+        """``--require`` of the bootstrap: trackbridge and this plugin at this client's
+        versions, installed in the job unless there. Only for environments trackbridge did
+        not build (a registered one, the project's docker image): a built one pins them."""
+        from trackbridge.projects.requirements import pinned
+
+        if not (self.settings.environment or plan.project.docker_image):
+            return []
+        return [arg for spec in pinned("trackbridge", PLUGIN_DISTRIBUTION)
+                for arg in ("--require", spec)]
+
     def _command_job(self, job: Job, name: str) -> Any:
         from azure.ai.ml import command
 
@@ -171,8 +185,10 @@ class AzureMLTarget(RemoteTarget):
             "instance_type": s.instance_type, "instance_count": s.instance_count}
         if s.compute and s.instance_count > 1:
             kwargs["instance_count"] = s.instance_count
-        line = (f"python .trackbridge/bootstrap.py --config .trackbridge/job.toml "
-                f"--run-id-env MLFLOW_RUN_ID -- {shlex.quote(job.plan.command)}")
+        line = shlex.join(["python", ".trackbridge/bootstrap.py", "--config",
+                           ".trackbridge/job.toml", "--run-id-env", "MLFLOW_RUN_ID", "--grace",
+                           f"{self.stop_grace:g}", *self._requirements(job.plan), "--",
+                           job.plan.command])
         return command(
             name=name, display_name=job.run_name, experiment_name=job.experiment,
             code=str(self._code_dir()), command=line, environment=self._environment(job.plan),
@@ -222,6 +238,11 @@ class AzureMLTarget(RemoteTarget):
             return digest, None
         return digest, ":".join(_get_existing_asset_name_and_version(found[0]))
 
+    def upload(self, job: Job) -> None:
+        """Prepare the job's code here; azure-ai-ml uploads it in ``jobs.create_or_update``
+        (the code asset and the job are made in one call of :meth:`submit`)."""
+        self._code_dir()
+
     def submit(self, job: Job) -> Submission:
         name = f"tb-{uuid.uuid4().hex[:24]}"
         spec = self._command_job(job, name)
@@ -251,6 +272,7 @@ class AzureMLTarget(RemoteTarget):
         mapped = job_status(status)
         if mapped == RUNNING:
             return JobState(RUNNING, message=status)
+        state.log.close()
         return JobState(mapped, exit_code=state.log.exit_code(), message=status)
 
     def _fetch_logs(self, state: _State) -> None:

@@ -23,8 +23,12 @@ def idempotency_token(run_id: str) -> str:
     return f"trackbridge-{run_id}"[:64]
 
 
-def bootstrap_parameters(archive: str, config_toml: str, run_id: str, command: str) -> list[str]:
-    return ["--archive", archive, "--config-toml", config_toml, "--run-id", run_id, "--", command]
+def bootstrap_parameters(archive: str, config_toml: str, run_id: str, command: str,
+                         grace: float) -> list[str]:
+    """The bootstrap's arguments. No ``--require``: the task's libraries (or its serverless
+    environment) install trackbridge and this plugin at the client's versions."""
+    return ["--archive", archive, "--config-toml", config_toml, "--run-id", run_id,
+            "--grace", f"{grace:g}", "--", command]
 
 
 def submit_request(settings: ComputeSettings, *, run_name: str, bootstrap: str,

@@ -1,8 +1,9 @@
 """``trackbridge run --on databricks``: the project as a one-time Databricks job run.
 
 The project's archive and the bootstrap script are uploaded once, named by their sha256, to
-the configured folder (a Unity Catalog volume through the Files API, or workspace files);
-then ``w.jobs.submit`` starts a ``spark_python_task`` running the bootstrap, with an
+the configured folder (a Unity Catalog volume through the Files API, or workspace files)
+by :meth:`DatabricksTarget.upload`; then (the runner having checked for Ctrl-C)
+``w.jobs.submit`` starts a ``spark_python_task`` running the bootstrap, with an
 idempotency token derived from the run id, so a retried submit never starts a second job.
 The job logs to the run with the cluster's own auth (a Databricks config without host or
 profile). Polling backs off from 1 s to ``poll_max_seconds``; the output is the task run's
@@ -61,6 +62,7 @@ class DatabricksTarget(RemoteTarget):
     def __init__(self, settings: ComputeSettings, tracking: Config) -> None:
         super().__init__(settings, tracking)
         self._dependencies: list[str] = []
+        self._uploaded_wheels: list[str] | None = None  # set by upload()
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any], tracking: Config) -> DatabricksTarget:
@@ -169,7 +171,8 @@ class DatabricksTarget(RemoteTarget):
         return submit_request(
             self.settings, run_name=f"trackbridge {job.plan.project.name}: {job.run_name}",
             bootstrap=paths["bootstrap"],
-            parameters=bootstrap_parameters(paths["archive"], config, run_id, job.plan.command),
+            parameters=bootstrap_parameters(paths["archive"], config, run_id, job.plan.command,
+                                            self.stop_grace),
             dependencies=self._dependencies, wheels=wheels, token=idempotency_token(run_id))
 
     def describe(self, job: Job) -> list[str]:
@@ -192,13 +195,17 @@ class DatabricksTarget(RemoteTarget):
         ]
 
     # -- the job --------------------------------------------------------------------------
-    def submit(self, job: Job) -> Submission:
+    def upload(self, job: Job) -> None:
         from trackbridge.projects.bootstrap import source
 
         paths = self._paths()
         self._upload(paths["archive"], self.archive.path.read_bytes())
         self._upload(paths["bootstrap"], source())
-        request = self._request(job, job.run_id or "", self._wheels(upload=True))
+        self._uploaded_wheels = self._wheels(upload=True)
+
+    def submit(self, job: Job) -> Submission:
+        assert self._uploaded_wheels is not None, "upload() comes before submit()"
+        request = self._request(job, job.run_id or "", self._uploaded_wheels)
         client = self.backend.client
         waiter = self._call(lambda: client.jobs.submit(**request), "submit the project's job run")
         state = _State(int(waiter.run_id))
@@ -223,6 +230,7 @@ class DatabricksTarget(RemoteTarget):
         error = self._fetch_logs(state)
         if status == RUNNING:
             return JobState(RUNNING, message=message)
+        state.log.close()
         if error:
             message += f"; {error}"
         return JobState(status, exit_code=state.log.exit_code(), message=message)
