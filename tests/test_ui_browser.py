@@ -1,6 +1,7 @@
 """What a person sees, in a real headless Chromium (Debian's chromium + chromium-driver via
 Selenium): the runs table, drawn charts, zoom re-fetching, a RUNNING run's chart growing
-while another process logs, an XSS run name shown as text, a sandboxed HTML artifact.
+while another process logs (points at steps already shown included, re-sampled when it
+holds too many), an XSS run name shown as text, a sandboxed HTML artifact.
 
 One server (``trackbridge ui``, the real command) and one browser for the whole module.
 Screenshots of every page go to ``.screenshots/`` (or ``$TRACKBRIDGE_SCREENSHOTS``).
@@ -8,10 +9,12 @@ Screenshots of every page go to ``.screenshots/`` (or ``$TRACKBRIDGE_SCREENSHOTS
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -70,6 +73,46 @@ def site(tmp_path_factory):
         registry.close_all()
 
 
+class LiveWriter:
+    """A ``ui_live_writer.py`` process: ``read()`` its next JSON line, ``signal("go-1")``,
+    ``stop()`` (its runs end FINISHED)."""
+
+    def __init__(self, site, scenario, control):
+        control.mkdir()
+        self.control = control
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("ui_live_writer.py")),
+             str(site["demo"].root), str(control), scenario],
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
+
+    def read(self):
+        return json.loads(self.process.stdout.readline())
+
+    def signal(self, name):
+        (self.control / name).touch()
+
+    def stop(self):
+        self.signal("stop")
+        try:
+            assert self.process.wait(timeout=20) == 0
+        finally:
+            stop_group(self.process)
+
+
+@pytest.fixture
+def live_writer(site, tmp_path):
+    started = []
+
+    def start(scenario):
+        started.append(LiveWriter(site, scenario, tmp_path / scenario))
+        return started[-1]
+
+    yield start
+    for writer in started:
+        if writer.process.poll() is None:
+            writer.stop()
+
+
 def visit(site, path, shot=None):
     driver = site["driver"]
     driver.get(site["url"] + path)
@@ -77,14 +120,22 @@ def visit(site, path, shot=None):
     return driver
 
 
-def screenshot(site, name):
-    """The whole page (the window grown to its height, then put back)."""
+def screenshot(site, name, whole=True):
+    """The whole page (the window grown to its height, then put back), or what is in view."""
     driver = site["driver"]
+    if not whole:
+        driver.save_screenshot(str(SHOTS / f"{name}.png"))
+        return
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1400, min(max(height, 1000), 3000))
     time.sleep(0.3)
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
     driver.set_window_size(1400, 1000)
+
+
+def api(site, path):
+    with urllib.request.urlopen(site["url"] + path, timeout=10) as response:
+        return json.loads(response.read())
 
 
 def errors_in_console(driver):
@@ -158,6 +209,7 @@ def test_a_running_runs_chart_grows_and_stops_polling_when_it_ends(site):
     wait_for(lambda: int(figure.get_attribute("data-total")) > first + 20, timeout=15, what="growth")
     fetches = int(figure.get_attribute("data-fetches"))
     assert int(figure.get_attribute("data-drawn")) > 1 and fetches > 1
+    assert figure.get_attribute("data-refetches") is None  # new steps: only the tails fetched
     screenshot(site, "ui-run-live")
     site["stop"].touch()
     site["writer"].wait(timeout=20)
@@ -167,6 +219,54 @@ def test_a_running_runs_chart_grows_and_stops_polling_when_it_ends(site):
     settled = int(figure.get_attribute("data-fetches"))
     time.sleep(4.5)  # two poll intervals
     assert int(figure.get_attribute("data-fetches")) == settled
+
+
+def test_points_logged_at_a_step_already_shown_reach_the_live_chart(site, live_writer):
+    writer = live_writer("nosteps")  # log_metric without a step: every point at step 0
+    run = writer.read()["run"]
+    driver = visit(site, f"/runs/{run}")
+    figure = driver.find_element("css selector", 'figure.chart[data-key="loss"]')
+    wait_for(lambda: figure.get_attribute("data-drawn"), what="live chart")
+    first = int(figure.get_attribute("data-total"))
+    wait_for(lambda: int(figure.get_attribute("data-total")) >= first + 15, timeout=15,
+             what="points logged at step 0 on the chart")
+    assert int(figure.get_attribute("data-refetches")) >= 1
+    screenshot(site, "ui-run-live-no-steps")
+    writer.stop()
+    wait_for(lambda: figure.get_attribute("data-live") == "0", timeout=15, what="polling stopped")
+    count = api(site, f"/api/runs/{run}/metrics/loss")["count"]
+    assert int(figure.get_attribute("data-total")) == count  # every point logged is on it
+    note = figure.find_element("css selector", ".chart-note").text
+    assert note == f"{count} points · all at step 0"  # drawn by time since start, not as a line at 0
+    assert "time since start" in figure.find_element("css selector", ".u-legend").text
+
+
+def test_a_live_chart_is_sampled_again_instead_of_growing_without_limit(site, live_writer):
+    writer = live_writer("fast")  # 10,000 points a second at new steps
+    run = writer.read()["run"]
+    driver = visit(site, f"/runs/{run}")
+    figure = driver.find_element("css selector", 'figure.chart[data-key="loss"]')
+    wait_for(lambda: figure.get_attribute("data-drawn"), what="live chart")
+    width = driver.execute_script("return arguments[0].querySelector('.plot').clientWidth", figure)
+    limit = min(max(round(max(width, 300) * 4), 400), 8000)  # the chart's max points
+    most = 0
+    note = figure.find_element("css selector", ".chart-note")
+
+    def grown():
+        nonlocal most
+        most = max(most, int(note.text.split()[0].replace(",", "")))  # "2,516 of 81,001 points"
+        polled = int(figure.get_attribute("data-drawn")) - 1  # draws after the first
+        return polled >= 4 and int(figure.get_attribute("data-total")) > 5 * limit
+
+    wait_for(grown, timeout=60, what=f"4 polls and {5 * limit:,} points logged")
+    assert 0 < most <= 1.5 * limit, (most, limit)
+    assert int(figure.get_attribute("data-max-points")) == limit
+    assert int(figure.get_attribute("data-refetches")) >= 1
+    assert note.text.endswith(" points (every spike kept)"), note.text
+    screenshot(site, "ui-run-live-fast")
+    writer.stop()
+    wait_for(lambda: figure.get_attribute("data-live") == "0", timeout=15, what="polling stopped")
+    assert int(figure.get_attribute("data-shown")) <= 1.5 * limit
 
 
 def test_a_run_named_like_markup_is_shown_as_text_and_runs_nothing(site):

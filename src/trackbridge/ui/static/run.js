@@ -1,6 +1,7 @@
 // The run page: one chart per metric (loaded as they come into view, a few at a time), and
 // the status badge kept live while the run is RUNNING.
-import { bindControls, MetricChart } from "./chart.js";
+import { MetricChart } from "./chart.js";
+import { bindControls } from "./chart_controls.js";
 import { fmtDuration, fmtTime, getJSON, setStatus } from "./util.js";
 
 const head = document.getElementById("run-head");
