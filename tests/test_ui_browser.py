@@ -1,7 +1,8 @@
 """What a person sees, in a real headless Chromium (Debian's chromium + chromium-driver via
 Selenium): the runs table, drawn charts, zoom re-fetching, a RUNNING run's chart growing
 while another process logs (points at steps already shown included, re-sampled when it
-holds too many), an XSS run name shown as text, a sandboxed HTML artifact.
+holds too many), new keys of a RUNNING run, the runs table following running runs and
+paging a parent's children, an XSS run name shown as text, a sandboxed HTML artifact.
 
 One server (``trackbridge ui``, the real command) and one browser for the whole module.
 Screenshots of every page go to ``.screenshots/`` (or ``$TRACKBRIDGE_SCREENSHOTS``).
@@ -18,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from ui_support import XSS_NAME, build_demo
+from ui_support import MARKUP_KEY, XSS_NAME, build_demo
 
 from testsupport.browser import canvas_ink, start_chromium
 from testsupport.servers import stop_group
@@ -267,6 +268,54 @@ def test_a_live_chart_is_sampled_again_instead_of_growing_without_limit(site, li
     writer.stop()
     wait_for(lambda: figure.get_attribute("data-live") == "0", timeout=15, what="polling stopped")
     assert int(figure.get_attribute("data-shown")) <= 1.5 * limit
+
+
+def test_a_running_runs_page_adds_charts_and_table_rows_for_new_keys(site, live_writer):
+    from selenium.common.exceptions import NoAlertPresentException
+
+    writer = live_writer("keys")  # no metric yet; at go-1 acc and loss, at go-2 MARKUP_KEY
+    run = writer.read()["run"]
+    driver = visit(site, f"/runs/{run}")
+    assert "No metrics logged." in driver.find_element("id", "charts-section").text
+    figures = lambda: driver.find_elements("css selector", "#charts figure.chart")  # noqa: E731
+    writer.signal("go-1")
+    wait_for(lambda: len(figures()) == 2 and charts_drawn(driver), timeout=15, what="new charts")
+    assert [f.get_attribute("data-key") for f in figures()] == ["acc", "loss"]
+    assert not driver.find_element("id", "no-charts").is_displayed()
+    assert driver.find_element("id", "chart-controls").is_displayed()
+
+    def points(key):
+        cell = driver.find_elements("css selector", f'#metrics-table tr[data-key="{key}"] td')
+        return int(cell[4].text.replace(",", "")) if cell else -1
+
+    wait_for(lambda: points("acc") > 0, what="a table row for acc")
+    first = points("acc")
+    wait_for(lambda: points("acc") > first + 5, what="the table refreshed")
+    writer.signal("go-2")
+    wait_for(lambda: len(figures()) == 3 and charts_drawn(driver), timeout=15, what="a third chart")
+    assert [f.get_attribute("data-key") for f in figures()] == ["acc", "loss", MARKUP_KEY]
+    assert figures()[2].find_element("css selector", ".chart-title").text == MARKUP_KEY
+    wait_for(lambda: points(MARKUP_KEY) > 0, what="a table row for the new key")
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 (the key as markup would have opened one)
+    assert driver.execute_script('return document.querySelectorAll("img[src=x]").length') == 0
+    screenshot(site, "ui-run-live-new-keys")
+    writer.stop()
+    head = driver.find_element("id", "run-head")
+    wait_for(lambda: head.find_element("css selector", "[data-status]").text == "FINISHED",
+             timeout=15, what="FINISHED")
+    polls = head.get_attribute("data-polls")
+    time.sleep(4)  # more than a poll interval
+    assert head.get_attribute("data-polls") == polls
+    summary = {m["key"]: m for m in api(site, f"/api/runs/{run}")["metrics"]}
+    rows = driver.find_elements("css selector", "#metrics-table tbody tr")
+    assert [r.get_attribute("data-key") for r in rows] == ["acc", "loss", MARKUP_KEY]
+    for row in rows:
+        m = summary[row.get_attribute("data-key")]
+        cells = [td.text for td in row.find_elements("css selector", "td")]
+        assert cells[4:] == [f"{m['count']:,}", str(m["last_step"])]
+    assert driver.find_element("id", "run-end").text != "—"
+    assert errors_in_console(driver) == []
 
 
 def test_a_run_named_like_markup_is_shown_as_text_and_runs_nothing(site):
