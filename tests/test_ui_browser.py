@@ -24,6 +24,8 @@ from ui_support import MARKUP_KEY, XSS_NAME, build_demo
 from testsupport.browser import canvas_ink, start_chromium
 from testsupport.servers import stop_group
 from trackbridge import registry
+from trackbridge.entities import Metric
+from trackbridge.local.store import LocalBackend
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = Path(os.environ.get("TRACKBRIDGE_SCREENSHOTS", REPO / ".screenshots"))
@@ -315,6 +317,80 @@ def test_a_running_runs_page_adds_charts_and_table_rows_for_new_keys(site, live_
         cells = [td.text for td in row.find_elements("css selector", "td")]
         assert cells[4:] == [f"{m['count']:,}", str(m["last_step"])]
     assert driver.find_element("id", "run-end").text != "—"
+    assert errors_in_console(driver) == []
+
+
+def row_status(driver, run_id):
+    found = driver.find_elements("css selector", f'#runs tr[data-run="{run_id}"] [data-status]')
+    return found[0].text if found else None
+
+
+def test_runs_table_follows_running_children_and_new_runs(site, live_writer):
+    writer = live_writer("table")  # a RUNNING parent with a RUNNING child; at go-1 more runs
+    ids = writer.read()
+    driver = visit(site, "/experiments/live-table")
+    parent_id = ids["parent"]
+    parent = f'#runs tr[data-run="{parent_id}"]'
+    driver.find_element("css selector", f"{parent} input[name=run]").click()
+    driver.find_element("css selector", f"{parent} button.expand").click()
+    wait_for(lambda: row_status(driver, ids["first"]) == "RUNNING", what="the child row")
+    writer.signal("go-1")
+    ids.update(writer.read())
+    wait_for(lambda: row_status(driver, ids["second"]) == "RUNNING"
+             and row_status(driver, ids["first"]) == "FINISHED"
+             and row_status(driver, ids["later"]) == "RUNNING", timeout=15,
+             what="a new child, a finished child, a new run")
+    rows = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#runs tbody tr'), "
+        "r => [r.dataset.run, r.className, r.dataset.childOf || null])")
+    assert rows == [[ids["later"], "level-0", None], [ids["parent"], "level-0", None],
+                    [ids["second"], "level-1", ids["parent"]],
+                    [ids["first"], "level-1", ids["parent"]]]
+    assert driver.find_element("css selector", f"{parent} input[name=run]").is_selected()
+    expand = driver.find_element("css selector", f"{parent} button.expand")
+    assert expand.get_attribute("aria-expanded") == "true" and expand.text == "▾ 2"
+    assert driver.find_element("id", "run-count").text == "4 runs"
+    screenshot(site, "ui-experiment-live")
+    writer.stop()
+    wait_for(lambda: all(row_status(driver, ids[k]) == "FINISHED" for k in ids), timeout=15,
+             what="every run FINISHED")
+    table = driver.find_element("id", "runs")
+    polls = table.get_attribute("data-polls")
+    time.sleep(4)  # more than a poll interval: a finished experiment is not polled
+    assert table.get_attribute("data-polls") == polls
+    assert errors_in_console(driver) == []
+
+
+def test_unfolding_a_parent_of_over_a_thousand_children_pages_them(site):
+    store = LocalBackend(site["demo"].root)
+    experiment = store.get_or_create_experiment("sweep").id
+    start = time.time_ns() // 1_000_000 - 3_600_000
+    parent = store.create_run(experiment, run_name="sweep", start_time=start, tags={}).id
+    for i in range(1003):
+        begun = start + 3_000 * i
+        child = store.create_run(experiment, run_name=f"trial-{i}", start_time=begun, tags={},
+                                 parent_run_id=parent).id
+        store.log_batch(child, [Metric("loss", 1 / (i + 1), begun + 1_000, 0)])
+        store.update_run(child, status="FINISHED", end_time=begun + 2_500 + i)
+    store.update_run(parent, status="FINISHED", end_time=start + 3_000 * 1003)
+    store.close()
+    driver = visit(site, "/experiments/sweep?sort=name&order=asc&columns=metrics.loss")
+    driver.find_element("css selector", "button.expand").click()
+    children = ("return Array.from(document.querySelectorAll('#runs tr.level-1 td.name a'), "
+                "a => a.textContent)")
+    wait_for(lambda: len(driver.execute_script(children)) == 1000, what="the first 1,000")
+    more = driver.find_element("css selector", "#runs tr.more-runs button.show-more")
+    assert more.text == "show 3 more"
+    assert "(1,000 of 1,003 child runs shown)" in driver.find_element(
+        "css selector", "#runs tr.more-runs").text
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", more)
+    screenshot(site, "ui-experiment-show-more", whole=False)
+    more.click()
+    wait_for(lambda: len(driver.execute_script(children)) == 1003, what="all 1,003")
+    assert driver.execute_script(children) == sorted(f"trial-{i}" for i in range(1003))
+    assert driver.find_elements("css selector", "#runs tr.more-runs") == []
+    last = driver.find_elements("css selector", "#runs tr.level-1")[-1]
+    assert last.find_elements("css selector", "td")[-1].text == "0.001"  # trial-999's loss
     assert errors_in_console(driver) == []
 
 

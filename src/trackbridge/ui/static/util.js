@@ -78,6 +78,15 @@ function trimZeros(text) {
   return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
 }
 
+// Tasks run one after another (each after the previous one settled), in the order given.
+export function serial() {
+  let last = Promise.resolve();
+  return (task) => {
+    last = last.catch(() => {}).then(task);
+    return last;
+  };
+}
+
 export function setStatus(badge, status) {
   badge.textContent = status;
   badge.className = `status status-${status.toLowerCase()}`;
