@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from ui_support import DIP_STEP, DIP_VALUE, SPIKE_STEP, SPIKE_VALUE, XSS_NAME, build_demo
 
 from trackbridge import registry
+from trackbridge.entities import Metric, Param
 from trackbridge.errors import ValidationError
 from trackbridge.local.store import LocalBackend
 from trackbridge.sync import SyncPlan, sync
@@ -119,6 +120,25 @@ def test_bad_table_arguments_are_400_naming_them(client, query, word):
     assert response.status_code == 400 and word in response.json()["error"]
 
 
+def test_runs_table_counts_the_experiments_running_runs_whatever_the_filter(tmp_path):
+    store = LocalBackend(tmp_path / "tbruns")
+    experiment = store.get_or_create_experiment("live").id
+    done = store.create_run(experiment, run_name="done", start_time=1, tags={})
+    store.log_batch(done.id, params=[Param("lr", "1")])
+    store.update_run(done.id, status="FINISHED", end_time=2)
+    running = store.create_run(experiment, run_name="running", start_time=3, tags={})
+    with TestClient(create_app(store, host="127.0.0.1", port=5005), base_url=BASE) as client:
+        hidden = ok_json(client, "/api/experiments/live?filter=params.lr = '1'")
+        assert [r["name"] for r in hidden["runs"]] == ["done"] and hidden["running"] == 0
+        assert hidden["experiment"]["running"] == 1
+        bad = ok_json(client, "/api/experiments/live?filter=params.lr >> 1")
+        assert bad["runs"] == [] and bad["experiment"]["running"] == 1
+        assert ok_json(client, "/api/experiments/live?limit=1&offset=1")["experiment"]["running"] == 1
+        store.update_run(running.id, status="FINISHED", end_time=4)
+        assert ok_json(client, "/api/experiments/live")["experiment"]["running"] == 0
+    store.close()
+
+
 def test_run_page_summarises_metrics_lineage_artifacts_model_and_sync(client, demo):
     data = ok_json(client, f"/api/runs/{demo.parent}")
     assert data["run"]["name"] == "parent" and data["run"]["params"]["optimizer"] == "adam"
@@ -175,6 +195,26 @@ def test_metric_series_step_range(client, demo):
                            "&max_points=2000")
     assert data["step"] == list(range(3000, 3500)) and not data["sampled"]
     assert data["value"][SPIKE_STEP - 3000] == SPIKE_VALUE and data["run_status"] == "FINISHED"
+
+
+def test_metric_series_counts_every_point_of_the_key_whatever_the_range(client, demo, tmp_path):
+    ranged = ok_json(client, f"/api/runs/{demo.parent}/metrics/loss?start_step=3000&end_step=3499")
+    assert (ranged["total"], ranged["count"]) == (500, 5000)
+    after = ok_json(client, f"/api/runs/{demo.parent}/metrics/loss?start_step=5000")
+    assert (after["total"], after["count"], after["step"]) == (0, 5000, [])
+    # points logged at a step already shown: the tail after it is empty, the count grows
+    store = LocalBackend(tmp_path / "tbruns")
+    run = store.create_run(store.get_or_create_experiment("nosteps").id, run_name="r",
+                           start_time=1, tags={})
+    with TestClient(create_app(store, host="127.0.0.1", port=5005), base_url=BASE) as local:
+        url = f"/api/runs/{run.id}/metrics/loss"
+        for n in (1, 2, 3):
+            store.log_batch(run.id, [Metric("loss", 1.0 / n, 1000 + n, 0)])
+            tail = ok_json(local, f"{url}?start_step=1")
+            assert (tail["total"], tail["count"], tail["run_status"]) == (0, n, "RUNNING")
+        assert ok_json(local, url)["value"] == [1.0, 0.5, 1 / 3]
+    store.update_run(run.id, status="FINISHED", end_time=2)
+    store.close()
 
 
 @pytest.mark.parametrize("query, word", [

@@ -85,6 +85,8 @@ def test_sampled_series_comes_from_get_metric_history(remote):
     assert data["sampled"] and data["total"] == 5_000 and len(data["step"]) <= 64
     assert dict(zip(data["step"], data["value"]))[SPIKE_STEP] == SPIKE_VALUE
     assert "get_metric_history" in FarAway.calls
+    tail = client.get(f"/api/runs/{demo.parent}/metrics/loss?start_step=4990").json()
+    assert (tail["total"], tail["count"]) == (10, 5_000)  # count: the key's points, all steps
 
 
 def test_a_backend_without_a_model_registry_says_so_on_the_models_page(remote):

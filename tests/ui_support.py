@@ -9,6 +9,7 @@ from pathlib import Path
 import trackbridge as tb
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
+MARKUP_KEY = f"val/{XSS_NAME}"  # a metric key (the store takes any; the client API would not)
 SPIKE_STEP, SPIKE_VALUE, DIP_STEP, DIP_VALUE = 3_331, 50.0, 4_440, -7.0
 HTML_ARTIFACT = ("<html><head><title>artifact</title></head><body><p id=msg>static text</p><script>"
                  "try { parent.document.title = 'pwned'; } catch (e) {}"

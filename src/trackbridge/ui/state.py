@@ -12,7 +12,7 @@ from ..entities import TAG_PARENT_RUN_ID, Run
 from ..errors import NotFoundError
 from ..local.store import LocalBackend
 from ..metric_arrays import MetricSummary, summarize
-from ..sampling import SampledHistory, sample
+from ..sampling import MIN_MAX_POINTS, SampledHistory, sample
 
 
 class UIState:
@@ -76,12 +76,22 @@ class UIState:
         return found
 
     def sample(self, run_id: str, key: str, *, max_points: int, start_step: int | None,
-               end_step: int | None) -> SampledHistory:
-        """The backend's sampled read (the local store's from cached columns)."""
+               end_step: int | None) -> tuple[SampledHistory, int]:
+        """The backend's sampled read (the local store's from cached columns) and the key's
+        number of points over all steps, whatever the range (a live chart compares it with
+        what it holds to learn of points logged at steps it already shows)."""
         if self._series is not None:
-            return sample(self._series.arrays(run_id, key), max_points, start_step, end_step)
-        return self.backend.sample_metric_history(run_id, key, max_points=max_points,
-                                                  start_step=start_step, end_step=end_step)
+            arrays = self._series.arrays(run_id, key)
+        elif type(self.backend).sample_metric_history is Backend.sample_metric_history:
+            arrays = self.backend.get_metric_arrays(run_id, key)  # what the default samples
+        else:  # the platform samples: the count is a second, smallest read when ranged
+            found = self.backend.sample_metric_history(run_id, key, max_points=max_points,
+                                                       start_step=start_step, end_step=end_step)
+            if start_step is None and end_step is None:
+                return found, found.total
+            whole = self.backend.sample_metric_history(run_id, key, max_points=MIN_MAX_POINTS)
+            return found, whole.total
+        return sample(arrays, max_points, start_step, end_step), len(arrays.step)
 
 
 #: Distinct, readable line colours; a run keeps its colour on every page (chosen by its id).

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
-from ...entities import TAG_GIT_COMMIT, TAG_SOURCE_NAME, TAG_USER, Run
+from ...entities import RUNNING, TAG_GIT_COMMIT, TAG_SOURCE_NAME, TAG_USER, Run
 from ...errors import NotFoundError, ValidationError
 from ..rendering import url_path
 from ..state import UIState, find_experiment_runs
@@ -114,7 +114,9 @@ def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: st
                columns: str | None = None, parent: str | None = None) -> dict[str, Any]:
     """One page of the experiment's runs. A bad ``filter`` is reported in ``filter_error``
     (the table is then empty); the other bad arguments raise ValidationError. Of the runs,
-    only the page's are read whole; filter and sort read just the keys they name."""
+    only the page's are read whole; filter and sort read just the keys they name.
+    ``experiment.running`` counts the experiment's RUNNING runs, whatever the filter and
+    page (while it is not 0 the page keeps polling: runs may start or come to match)."""
     if order not in ("asc", "desc"):
         raise ValidationError(f"order={order!r}: use asc or desc")
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
@@ -125,8 +127,9 @@ def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: st
     try:
         experiment_id, runs = find_experiment_runs(state, name, filter)
         filter_error = None
+        every = state.search(experiment_id) if filter else runs
     except ValidationError as exc:
-        experiment_id, runs = find_experiment_runs(state, name)[0], []
+        (experiment_id, every), runs = find_experiment_runs(state, name), []
         filter_error = str(exc)
     shown = {r.id for r in runs}
     # an unknown run (get_run raises) or another experiment's is a 404 naming it
@@ -147,7 +150,8 @@ def runs_table(state: UIState, name: str, *, filter: str | None = None, sort: st
     rows = [{**run_full(r), "child_count": len(children.get(r.id, ())),
              "values": {c: cell(r, c) for c in chosen}} for r in page]
     return {
-        "experiment": {"id": experiment_id, "name": name, "url": f"/experiments/{url_path(name)}"},
+        "experiment": {"id": experiment_id, "name": name, "url": f"/experiments/{url_path(name)}",
+                       "running": sum(r.status == RUNNING for r in every)},
         "backend": state.title, "filter": filter or "", "filter_error": filter_error,
         "sort": sort, "order": order, "offset": offset, "limit": limit, "parent": parent,
         "total": len(level), "matching_runs": len(runs), "columns": chosen, "available": keys,

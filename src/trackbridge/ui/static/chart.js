@@ -1,10 +1,12 @@
 // One chart of one metric for one or more runs, drawn with uPlot (vendored, global `uPlot`).
 // Zooming (drag) re-fetches that step range at full resolution; double-click goes back to
-// the whole series. While a run is RUNNING its points are appended every 2 s.
+// the whole series. While a run is RUNNING its new points are appended every 2 s.
+import { fade, formatX, relTicks, triangle } from "./chart_axes.js";
 import { align, appendSeries, fetchSeries, smooth, xValues } from "./series.js";
 import { fmtNumber } from "./util.js";
 
 const POLL_MS = 2000;
+const RESAMPLE = 1.5; // a live line holding more than this x max points is fetched sampled again
 const HEIGHT = 240;
 const X_LABELS = { step: "step", time: "wall time", relative: "time since start" };
 
@@ -18,9 +20,12 @@ export class MetricChart {
     this.settings = settings;
     this.data = lines.map(() => null);
     this.range = null; // {start, end} steps while zoomed
+    this.zoomedInPlace = null; // {min, max} of x while points all at one step are zoomed
     this.plot = null;
     this.timer = null;
+    this.view = 0; // which load the data is of (a zoom or reset starts a new one)
     this.fetches = 0; // how many series requests this chart made (tests read it)
+    this.refetches = 0; // how often polling fetched a line's whole view again
   }
 
   maxPoints() {
@@ -28,17 +33,29 @@ export class MetricChart {
     return Math.min(Math.max(Math.round(width * 4), 400), 8000);
   }
 
+  // The current view: the whole series, or the zoomed step range, sampled for this width.
+  viewOptions() {
+    return { maxPoints: this.maxPoints(), startStep: this.range?.start ?? null,
+      endStep: this.range?.end ?? null };
+  }
+
+  fetchLine(i, options) {
+    this.fetches += 1;
+    this.figure.dataset.fetches = String(this.fetches);
+    return fetchSeries(this.lines[i].url, options);
+  }
+
   async load(range = null) {
     this.range = range;
-    const options = { maxPoints: this.maxPoints(), startStep: range?.start ?? null,
-      endStep: range?.end ?? null };
+    this.zoomedInPlace = null;
+    this.view += 1; // a poll still in flight for the previous view is dropped
+    const view = this.view;
+    const options = this.viewOptions();
     this.figure.classList.add("loading");
     try {
-      this.data = await Promise.all(this.lines.map((line) => {
-        this.fetches += 1;
-        return fetchSeries(line.url, options);
-      }));
-      this.figure.dataset.fetches = String(this.fetches);
+      const data = await Promise.all(this.lines.map((line, i) => this.fetchLine(i, options)));
+      if (view !== this.view) return;
+      this.data = data;
       this.figure.dataset.range = range ? `${range.start}-${range.end}` : "";
       this.draw();
       this.schedulePoll();
@@ -60,29 +77,52 @@ export class MetricChart {
     this.figure.dataset.live = this.running() ? "1" : "0";
   }
 
-  // Append the points logged since the last answer (not while zoomed into a range).
+  // Append each running line's points logged after its last step (not while zoomed into a
+  // range). The key's `count` tells whether points also landed at steps already shown (a
+  // metric logged without a step sits at step 0): then that line's view is fetched again,
+  // sampled, as it is when the appended tails make it hold over RESAMPLE x max points.
   async poll() {
     if (this.range) { this.schedulePoll(); return; }
+    const view = this.view;
     try {
-      const more = await Promise.all(this.data.map((s, i) => {
-        if (!s || s.run_status !== "RUNNING") return null;
-        const last = s.step.length ? s.step[s.step.length - 1] : -1;
-        this.fetches += 1;
-        return fetchSeries(this.lines[i].url, { maxPoints: this.maxPoints(), startStep: last + 1 });
-      }));
-      this.figure.dataset.fetches = String(this.fetches);
-      let grew = false;
-      more.forEach((m, i) => {
-        if (!m) return;
-        grew = grew || m.step.length > 0;
-        appendSeries(this.data[i], m);
+      const maxPoints = this.maxPoints();
+      const tails = await Promise.all(this.data.map((s, i) => (s && s.run_status === "RUNNING"
+        ? this.fetchLine(i, { maxPoints, startStep: lastStep(s) + 1 }) : null)));
+      if (view !== this.view) return;
+      const stale = [];
+      let changed = false;
+      tails.forEach((tail, i) => {
+        if (!tail) return;
+        const shown = this.data[i];
+        if (tail.count > shown.count + tail.total) { stale.push(i); return; }
+        changed = changed || tail.total > 0 || tail.run_status !== shown.run_status;
+        appendSeries(shown, tail);
+        if (shown.step.length > RESAMPLE * maxPoints) stale.push(i);
       });
-      if (grew || !this.running()) this.draw();
+      if (stale.length) {
+        const options = this.viewOptions();
+        const fresh = await Promise.all(stale.map((i) => this.fetchLine(i, options)));
+        if (view !== this.view) return;
+        stale.forEach((i, k) => { this.data[i] = fresh[k]; });
+        this.refetches += stale.length;
+        this.figure.dataset.refetches = String(this.refetches);
+        changed = true;
+      }
+      if (changed) this.draw();
       this.figure.dispatchEvent(new CustomEvent("series-status", { bubbles: true,
         detail: { status: this.data.map((s) => s && s.run_status) } }));
     } finally {
-      this.schedulePoll();
+      if (view === this.view) this.schedulePoll();
     }
+  }
+
+  // The x mode chosen, except that points all at one step (a metric logged without a step)
+  // are spread by their time since the run started instead of drawn as one vertical line.
+  xMode() {
+    const present = this.data.filter(Boolean);
+    const oneStep = present.length > 0 && present.every((s) => s.step.length > 1
+      && s.step[0] === s.step[s.step.length - 1]);
+    return this.settings.x === "step" && oneStep ? "relative" : this.settings.x;
   }
 
   describe() {
@@ -94,12 +134,14 @@ export class MetricChart {
       if (odd.length) text += " · " + odd.map(([n, what]) => `${n} ${what}`).join(", ");
       return text;
     });
-    const note = this.lines.length === 1 ? parts[0] : `${this.lines.length} runs`;
+    let note = this.lines.length === 1 ? parts[0] : `${this.lines.length} runs`;
+    if (this.xMode() !== this.settings.x) note += ` · all at step ${this.data.find(Boolean).step[0]}`;
     return (this.range ? `steps ${this.range.start}–${this.range.end} · ` : "") + note;
   }
 
   draw() {
-    const { x: mode, y: yScale, smoothing } = this.settings;
+    const { y: yScale, smoothing } = this.settings;
+    const mode = this.xMode();
     const present = this.data.map((s, i) => [s, this.lines[i]]).filter(([s]) => s);
     const xs = present.map(([s, line]) => xValues(s, mode, line.startTime));
     const raw = present.map(([s]) => s.value.map((v) => (yScale === "log" && v <= 0 ? null : v)));
@@ -121,6 +163,8 @@ export class MetricChart {
     });
     this.note.textContent = this.describe();
     this.figure.dataset.total = String(present.reduce((n, [s]) => n + s.total, 0));
+    this.figure.dataset.shown = String(present.reduce((n, [s]) => n + s.step.length, 0));
+    this.figure.dataset.maxPoints = String(this.maxPoints());
     const width = Math.max(this.plotBox.clientWidth, 300);
     const options = {
       width, height: HEIGHT, series, legend: { live: true },
@@ -136,7 +180,13 @@ export class MetricChart {
     };
     if (this.plot) this.plot.destroy();
     this.plot = new uPlot(options, data, this.plotBox);
-    this.plot.over.addEventListener("dblclick", () => { if (this.range) this.load(null); });
+    this.plot.over.addEventListener("dblclick", () => {
+      if (this.range) this.load(null);
+      else if (this.zoomedInPlace) { this.zoomedInPlace = null; this.draw(); }
+    });
+    if (this.zoomedInPlace && this.xMode() !== this.settings.x) {
+      this.plot.setScale("x", this.zoomedInPlace);
+    }
     this.figure.dataset.drawn = String(Number(this.figure.dataset.drawn || 0) + 1);
   }
 
@@ -145,6 +195,11 @@ export class MetricChart {
     const lo = u.posToVal(u.select.left, "x");
     const hi = u.posToVal(u.select.left + u.select.width, "x");
     u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    if (this.xMode() !== this.settings.x) {  // one step: no step range to fetch, zoom in place
+      this.zoomedInPlace = { min: lo, max: hi };
+      u.setScale("x", this.zoomedInPlace);
+      return;
+    }
     const range = this.stepRange(lo, hi);
     if (range) this.load(range);
   }
@@ -155,12 +210,12 @@ export class MetricChart {
     let end = -Infinity;
     this.data.forEach((s, i) => {
       if (!s) return;
-      const x = xValues(s, this.settings.x, this.lines[i].startTime);
+      const x = xValues(s, this.xMode(), this.lines[i].startTime);
       x.forEach((v, j) => {
         if (v >= lo && v <= hi) { start = Math.min(start, s.step[j]); end = Math.max(end, s.step[j]); }
       });
     });
-    if (this.settings.x === "step") { start = Math.ceil(lo); end = Math.floor(hi); }
+    if (this.xMode() === "step") { start = Math.ceil(lo); end = Math.floor(hi); }
     return start <= end ? { start: Math.max(start, 0), end } : null;
   }
 
@@ -185,54 +240,6 @@ export class MetricChart {
   }
 }
 
-function triangle(ctx, x, y, dir) {
-  const r = 5 * window.devicePixelRatio;
-  ctx.beginPath();
-  ctx.moveTo(x, y);
-  ctx.lineTo(x - r, y + dir * r * 1.6);
-  ctx.lineTo(x + r, y + dir * r * 1.6);
-  ctx.fill();
-}
-
-function fade(color) {
-  return `${color}55`;
-}
-
-function formatX(v, mode) {
-  if (v === null || v === undefined) return "";
-  if (mode === "time") return new Date(v * 1000).toLocaleString();
-  if (mode === "relative") return relLabel(v);
-  return String(v);
-}
-
-function relLabel(seconds) {
-  const s = Math.round(seconds);
-  if (Math.abs(s) < 60) return `${s}s`;
-  if (Math.abs(s) < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
-
-function relTicks(u, ticks) {
-  return ticks.map(relLabel);
-}
-
-// The shared controls (x mode, y scale, smoothing): every chart redraws when they change.
-export function bindControls(form, charts) {
-  const settings = { x: "step", y: "linear", smoothing: 0 };
-  if (!form) return settings;
-  form.addEventListener("input", () => {
-    settings.x = form.elements.x.value;
-    settings.y = form.elements.y.value;
-    settings.smoothing = Number(form.elements.smoothing.value);
-    form.elements.smoothing_value.value = settings.smoothing.toFixed(2);
-    for (const chart of charts) if (chart.plot) chart.draw();
-  });
-  form.addEventListener("submit", (event) => event.preventDefault());
-  let width = window.innerWidth;
-  window.addEventListener("resize", () => {
-    if (window.innerWidth === width) return;
-    width = window.innerWidth;
-    for (const chart of charts) chart.resize();
-  });
-  return settings;
+function lastStep(series) {
+  return series.step.length ? series.step[series.step.length - 1] : -1;
 }

@@ -1,6 +1,7 @@
 // The compare page: overlaid charts per shared metric, param-vs-metric scatter, parallel
 // coordinates. Data comes from this page's JSON twin (/api/compare?...).
-import { bindControls, MetricChart } from "./chart.js";
+import { MetricChart } from "./chart.js";
+import { bindControls } from "./chart_controls.js";
 import { fmtNumber, getJSON, num } from "./util.js";
 
 const page = await getJSON(`/api${window.location.pathname}${window.location.search}`);

@@ -1,18 +1,16 @@
-// The run page: one chart per metric (loaded as they come into view, a few at a time), and
-// the status badge kept live while the run is RUNNING.
-import { bindControls, MetricChart } from "./chart.js";
-import { fmtDuration, fmtTime, getJSON, setStatus } from "./util.js";
+// The run page: one chart per metric (loaded as they come into view, a few at a time), and,
+// while the run is RUNNING, the page kept live (run_live.js): a chart for each new key.
+import { MetricChart } from "./chart.js";
+import { bindControls } from "./chart_controls.js";
+import { keepRunLive } from "./run_live.js";
+import { el } from "./util.js";
 
 const head = document.getElementById("run-head");
 const runStart = Number(document.querySelector("#run-head ~ .facts time")?.dataset.ms || 0);
+const box = document.getElementById("charts");
 const charts = [];
 const settings = bindControls(document.getElementById("chart-controls"), charts);
 const color = head.querySelector("[data-color]")?.dataset.color || "#2b6cb0";
-
-for (const figure of document.querySelectorAll("#charts .chart")) {
-  const line = { label: figure.dataset.key, color, url: figure.dataset.series, startTime: runStart };
-  charts.push(new MetricChart(figure, [line], settings));
-}
 
 // Up to EAGER charts load at once (4 requests in flight); beyond that, as they come near the
 // viewport, so a run with hundreds of metrics never mounts them all.
@@ -40,6 +38,15 @@ const observer = new IntersectionObserver((entries) => {
   }
   pump();
 }, { rootMargin: "800px 0px" });
+
+function mount(figure) {
+  const line = { label: figure.dataset.key, color, url: figure.dataset.series, startTime: runStart };
+  const chart = new MetricChart(figure, [line], settings);
+  charts.push(chart);
+  return chart;
+}
+
+for (const figure of box.querySelectorAll(".chart")) mount(figure);
 if (charts.length <= EAGER) {
   queue.push(...charts);
   pump();
@@ -47,32 +54,29 @@ if (charts.length <= EAGER) {
   for (const chart of charts) observer.observe(chart.figure);
 }
 
-// Live status: charts report their run's status when they poll; without charts, ask the API.
-function showStatus(status) {
-  if (!status || status === head.dataset.status) return;
-  head.dataset.status = status;
-  for (const badge of document.querySelectorAll("#run-head [data-status]")) setStatus(badge, status);
-  if (status !== "RUNNING") {  // it ended: show when, and how long it ran
-    getJSON(head.dataset.api).then((page) => {
-      document.getElementById("run-end").textContent = fmtTime(page.run.end_time);
-      for (const cell of document.querySelectorAll(".facts [data-duration]")) {
-        cell.textContent = fmtDuration(page.run.duration_ms);
-      }
-    }).catch(() => {});
+// A chart for each key of `metrics` (the run JSON's) without one, in key order, as the
+// server would have rendered it.
+function addCharts(metrics) {
+  const shown = new Set(charts.map((c) => c.figure.dataset.key));
+  for (const m of metrics) {
+    if (shown.has(m.key)) continue;
+    const figure = el("figure", { class: "chart", "data-key": m.key, "data-series": m.series_url },
+      el("figcaption", {}, el("span", { class: "chart-title", text: m.key }),
+        el("span", { class: "chart-note" })),
+      el("div", { class: "plot" }));
+    box.insertBefore(figure, Array.from(box.children).find((f) => f.dataset.key > m.key) || null);
+    const chart = mount(figure);
+    if (charts.length <= EAGER) {
+      queue.push(chart);
+      pump();
+    } else {
+      observer.observe(figure);
+    }
+  }
+  if (metrics.length) {
+    document.getElementById("chart-controls").hidden = false;
+    document.getElementById("no-charts").hidden = true;
   }
 }
-document.addEventListener("series-status", (event) => showStatus(event.detail.status[0]));
 
-async function pollHead() {
-  if (head.dataset.status !== "RUNNING") return;
-  if (!charts.length) {
-    const page = await getJSON(head.dataset.api).catch(() => null);
-    if (page) showStatus(page.run.status);
-  }
-  const since = Date.now() - runStart;
-  for (const cell of document.querySelectorAll(".facts [data-duration]")) {
-    if (head.dataset.status === "RUNNING" && runStart) cell.textContent = fmtDuration(since);
-  }
-  setTimeout(pollHead, 3000);
-}
-setTimeout(pollHead, 3000);
+keepRunLive(head, addCharts);

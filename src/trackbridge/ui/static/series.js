@@ -12,10 +12,12 @@ export async function fetchSeries(url, { maxPoints, startStep = null, endStep = 
 
 // Append the points of `more` (a later step range of the same series) to `series`.
 export function appendSeries(series, more) {
-  series.step.push(...more.step);
-  series.timestamp.push(...more.timestamp);
-  series.value.push(...more.value);
+  for (const [column, added] of [[series.step, more.step], [series.timestamp, more.timestamp],
+    [series.value, more.value]]) {
+    for (const v of added) column.push(v);
+  }
   series.total += more.total;
+  series.count = more.count;
   series.nan += more.nan;
   series.pos_inf += more.pos_inf;
   series.neg_inf += more.neg_inf;

@@ -59,6 +59,34 @@ export function fmtNumber(v) {
   return Number(v.toPrecision(6)).toString();
 }
 
+// A value as the server's tables write it (Python's format(v, ".6g") for numbers), so a row
+// built here looks like the one the page came with.
+export function fmtValue(v) {
+  v = num(v);
+  if (typeof v !== "number") return v === null || v === undefined ? "" : String(v);
+  if (!Number.isFinite(v)) return fmtNumber(v);
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
+  const [mantissa, exponent] = v.toExponential(5).split("e");
+  const e = Number(exponent);
+  if (e < -4 || e >= 6) {
+    return `${trimZeros(mantissa)}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+  }
+  return trimZeros(v.toFixed(5 - e));
+}
+
+function trimZeros(text) {
+  return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
+}
+
+// Tasks run one after another (each after the previous one settled), in the order given.
+export function serial() {
+  let last = Promise.resolve();
+  return (task) => {
+    last = last.catch(() => {}).then(task);
+    return last;
+  };
+}
+
 export function setStatus(badge, status) {
   badge.textContent = status;
   badge.className = `status status-${status.toLowerCase()}`;
