@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -21,6 +22,7 @@ from trackbridge.entities import Metric, Param, RunTag
 from trackbridge.errors import RunNotFoundError
 from trackbridge.local.store import LocalBackend
 from trackbridge.projects import bootstrap
+from trackbridge.projects.errors import ProjectError
 from trackbridge.projects.logtail import LogTail
 from trackbridge.projects.packing import pack_project, project_files
 from trackbridge.projects.targets import exit_code_from_log, target_classes
@@ -36,9 +38,75 @@ def test_packing_leaves_out_vcs_envs_caches_stores_and_gitignored_files(tmp_path
         ".git/config": "no", ".venv/bin/python": "no", "env/pyvenv.cfg": "no", "env/lib.py": "no",
         "src/__pycache__/mod.cpython-311.pyc": "no", "src/old.pyc": "no",
         "tbruns/trackbridge.db": "no", "store/trackbridge.db": "no", "mlruns/0/meta.yaml": "no",
+        "mlartifacts/0/a/model.pkl": "no", "mlflow.db": "no", "src/mlflow.db-wal": "no",
     })
     assert project_files(root) == [".gitignore", "MLproject", "keep.log", "secret.txt",
                                    "src/.gitignore", "src/mod.py", "src/outputs/ok.txt", "train.py"]
+
+
+@pytest.fixture
+def git_env(tmp_path, monkeypatch):
+    """git isolated from the machine's config, with a global excludes file of its own."""
+    excludes = tmp_path / "global-excludes"
+    excludes.write_text("*.bak\n")
+    config = tmp_path / "gitconfig"
+    config.write_text(f"[core]\n\texcludesFile = {excludes}\n[user]\n\tname = t\n"
+                      f"\temail = t@example.com\n[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+
+    def git(cwd, *args):
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+    return git
+
+
+def test_inside_git_the_repositorys_ignore_rules_apply_above_the_project_too(tmp_path, git_env):
+    repo = write_tree(tmp_path / "repo", {
+        ".gitignore": "data/\n*.secret\n", "README.md": "top",
+        "proj/MLproject": "name: p\n", "proj/train.py": "x", "proj/data/big.csv": "no",
+        "proj/k.secret": "no", "proj/forced.secret": "yes: tracked", "proj/local.txt": "no",
+        "proj/notes.bak": "no (global excludes)", "proj/sub/.gitignore": "*.tmp\n",
+        "proj/sub/a.tmp": "no", "proj/sub/b.py": "yes", "proj/gone.py": "tracked, deleted",
+        "proj/mlflow.db": "no", "proj/mlartifacts/1/m.pkl": "no", "proj/mlruns/0/x": "no",
+        "proj/.venv/bin/python": "no", "proj/env/pyvenv.cfg": "no", "proj/env/lib.py": "no",
+        "proj/pkg/__pycache__/m.pyc": "no", "proj/tbruns/trackbridge.db": "no",
+        "proj/vendored/lib.py": "yes: a nested repository", "proj/vendored/.gitignore": "*.o\n",
+        "proj/vendored/lib.o": "no",
+    })
+    git_env(repo, "init", "-q")
+    (repo / ".git" / "info" / "exclude").write_text("local.txt\n")
+    git_env(repo / "proj" / "vendored", "init", "-q")
+    git_env(repo, "add", "-f", "proj/forced.secret", "proj/gone.py", "proj/train.py")
+    (repo / "proj" / "gone.py").unlink()
+    assert project_files(repo / "proj") == [
+        "MLproject", "forced.secret", "sub/.gitignore", "sub/b.py", "train.py",
+        "vendored/.gitignore", "vendored/lib.py"]
+    # the same files without git: only the project's own .gitignore files apply
+    outside = tmp_path / "copy"
+    shutil.copytree(repo / "proj", outside, ignore=shutil.ignore_patterns(".git"))
+    assert "data/big.csv" in project_files(outside) and "k.secret" in project_files(outside)
+
+
+def test_without_a_git_binary_the_projects_gitignore_files_apply(tmp_path, git_env, monkeypatch):
+    repo = write_tree(tmp_path / "repo", {".gitignore": "data/\n", "proj/MLproject": "name: p\n",
+                                          "proj/data/x.csv": "a", "proj/.gitignore": "*.log\n",
+                                          "proj/run.log": "no", "proj/mlflow.db": "no"})
+    git_env(repo, "init", "-q")
+    assert project_files(repo / "proj") == [".gitignore", "MLproject"]
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    assert project_files(repo / "proj") == [".gitignore", "MLproject", "data/x.csv"]
+
+
+def test_a_project_its_enclosing_repository_ignores_is_packed_by_its_own_rules(tmp_path, git_env):
+    repo = write_tree(tmp_path / "repo", {".gitignore": "scratch/\n",
+                                          "scratch/proj/MLproject": "name: p\n",
+                                          "scratch/proj/.gitignore": "out/\n",
+                                          "scratch/proj/out/x": "no", "scratch/proj/t.py": "x"})
+    git_env(repo, "init", "-q")
+    assert project_files(repo / "scratch" / "proj") == [".gitignore", "MLproject", "t.py"]
 
 
 def test_an_unchanged_project_packs_to_the_same_bytes(tmp_path):
@@ -68,6 +136,24 @@ def test_symlinks_inside_are_packed_as_files_outside_are_left_out(tmp_path):
     with pytest.warns(UserWarning, match="escape.txt: a symlink to outside the project"):
         archive = pack_project(root, tmp_path / "out")
     assert archive.files == ("MLproject", "data.csv", "link.csv")
+
+
+def test_sizes_are_shown_in_human_units_with_enough_precision(tmp_path):
+    from trackbridge.projects.packing import check_size, human_size
+
+    assert [human_size(n) for n in (0, 812, 4096, 41_000, 999_999, 12_345_678, 2.5e9)] == [
+        "0 B", "812 B", "4.10 KB", "41.0 KB", "1.00 MB", "12.3 MB", "2.50 GB"]
+    root = write_tree(tmp_path / "p", {"MLproject": "name: p\n"})
+    archive = pack_project(root, tmp_path / "out")
+    assert archive.describe() == f"1 files, {archive.size} B, sha256 {archive.sha256}"
+    (root / "w.bin").write_bytes(os.urandom(4000))  # incompressible
+    big = pack_project(root, tmp_path / "out")
+    with pytest.raises(ProjectError) as info:
+        check_size(big, 0.001, "azureml")
+    assert str(info.value).startswith(
+        f"--on azureml: the packed project is {human_size(big.size)} ({big.size:,} bytes), "
+        f"over the configured limit max_archive_mb = 0.001 (1.00 KB); ")
+    assert human_size(big.size).endswith(" KB") and big.size > 4000
 
 
 # -- the bootstrap a job runs -------------------------------------------------------------

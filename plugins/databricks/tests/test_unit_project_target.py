@@ -298,8 +298,9 @@ def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
                             new_cluster={"spark_version": "15.4.x", "num_worker": 1}),
                 project, tracking)
     (project / "weights.bin").write_bytes(os.urandom(4000))  # incompressible: > 0.001 MB
-    with pytest.raises(TrackbridgeError, match=r"packed project is .* MB, over the configured "
-                                               r"limit max_archive_mb = 0.001"):
+    with pytest.raises(TrackbridgeError, match=r"packed project is \d\.\d\d KB \([\d,]+ bytes\), "
+                                               r"over the configured limit max_archive_mb = "
+                                               r"0\.001 \(1\.00 KB\)"):
         job_for(make_target(tracking, tmp_path, max_archive_mb=0.001), project, tracking)
     local_tracking = load_config({"local": {"path": str(tmp_path / "tbruns")}})
     with pytest.raises(TrackbridgeError, match=r"--on databricks: the run is tracked with .*"
