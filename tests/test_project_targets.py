@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,8 @@ from trackbridge.projects import bootstrap
 from trackbridge.projects.errors import ProjectError
 from trackbridge.projects.logtail import LogTail
 from trackbridge.projects.packing import pack_project, project_files
-from trackbridge.projects.targets import exit_code_from_log, target_classes
+from trackbridge.projects.runner import plan_run
+from trackbridge.projects.targets import Target, exit_code_from_log, target_classes
 
 
 # -- packing ------------------------------------------------------------------------------
@@ -107,6 +109,68 @@ def test_a_project_its_enclosing_repository_ignores_is_packed_by_its_own_rules(t
                                           "scratch/proj/out/x": "no", "scratch/proj/t.py": "x"})
     git_env(repo, "init", "-q")
     assert project_files(repo / "scratch" / "proj") == [".gitignore", "MLproject", "t.py"]
+
+
+class _Remote(Target):
+    """A remote target without a platform: what plan_run asks of one."""
+
+    name = "fake"
+    path_hint = "the job reads (fake://...)"
+
+    def remote_path(self, name, value):
+        if value.startswith("fake://"):
+            return value
+        raise ValueError(f"{name!r}: not a fake:// location: {value!r}")
+
+    submit = wait = read_logs = cancel = None
+
+
+def test_a_relative_path_parameter_must_be_a_packed_file_of_the_project(tmp_path, git_env):
+    repo = write_tree(tmp_path / "repo", {
+        ".gitignore": "data/\n", "proj/MLproject": (
+            "name: p\nentry_points:\n  main:\n    parameters: {data: path}\n"
+            "    command: \"python t.py {data}\"\n"),
+        "proj/in.csv": "a", "proj/conf/a.yaml": "x", "proj/data/x.csv": "no",
+        "proj/.venv/x.csv": "no", "proj/empty/.keep.log": "no", "proj/.gitignore": "*.log\n"})
+    git_env(repo, "init", "-q")
+    proj = repo / "proj"
+
+    def plan(value):
+        return plan_run(proj, params={"data": value}, target=_Remote()).params["data"]
+
+    assert [plan(v) for v in ("in.csv", "./conf/a.yaml", "conf", "fake://x")] == [
+        "in.csv", "conf/a.yaml", "conf", "fake://x"]
+    with pytest.raises(ProjectError) as info:
+        plan("data/x.csv")
+    assert "\n" not in str(info.value)
+    assert ("'data' is a path parameter: 'data/x.csv' is left out of the packed project "
+            f"(ignored by {repo / '.gitignore'} line 1 (data/)), so the job on fake would not "
+            "find it; un-ignore it (a `!data/x.csv` line after that rule), or pass a location "
+            "the job reads (fake://...)") in str(info.value)
+    with pytest.raises(ProjectError, match=r"'\.venv/x\.csv' is left out of the packed project "
+                                           r"\(\.venv/ is a directory that is never packed: .*\), so"
+                                           r".*; move it out of \.venv/, or pass a location"):
+        plan(".venv/x.csv")
+    with pytest.raises(ProjectError, match=r"'empty' is left out of the packed project \(each "
+                                           r"file it holds is ignored or never packed\), .*; "
+                                           r"un-ignore the files it needs, or pass"):
+        plan("empty")
+    with pytest.raises(ProjectError, match=r"'data': not a fake:// location: 'nowhere.csv'"):
+        plan("nowhere.csv")  # not here at all: the target's rule
+
+
+def test_outside_git_the_reason_names_the_projects_gitignore(tmp_path):
+    proj = write_tree(tmp_path / "p", {
+        "MLproject": ("name: p\nentry_points:\n  main:\n    parameters: {data: path}\n"
+                      "    command: \"python t.py {data}\"\n"),
+        "sub/.gitignore": "# outputs\n/out/\n", "sub/out/m.bin": "x", "mlflow.db": "x"})
+    with pytest.raises(ProjectError, match=rf"'sub/out/m\.bin' is left out of the packed project "
+                                           rf"\(ignored by {re.escape(str(proj / 'sub/.gitignore'))}"
+                                           rf" \(/out/\)\)"):
+        plan_run(proj, params={"data": "sub/out/m.bin"}, target=_Remote())
+    with pytest.raises(ProjectError, match=r"'mlflow.db' is left out of the packed project "
+                                           r"\(MLflow's local store is never packed\)"):
+        plan_run(proj, params={"data": "mlflow.db"}, target=_Remote())
 
 
 def test_an_unchanged_project_packs_to_the_same_bytes(tmp_path):

@@ -56,8 +56,8 @@ def why_left_out(directory: Path, rel: str) -> tuple[str, str]:
     for i, part in enumerate(dirs):
         if part in SKIP_DIRS:
             where = "/".join(parts[:i + 1])
-            return (f"{where}/ is a directory that is never packed (version control, "
-                    f"virtualenvs, caches and local stores are not)", f"move it out of {where}/")
+            return (f"{where}/ is a directory that is never packed: version control, "
+                    f"virtualenvs, caches and local stores are not", f"move it out of {where}/")
     for i in range(1, len(dirs) + 1):
         where = "/".join(dirs[:i]) + "/"
         marker = next((m for m in STORE_MARKERS if (root / where / m).exists()), None)
@@ -73,7 +73,7 @@ def why_left_out(directory: Path, rel: str) -> tuple[str, str]:
     rule = _git_rule(root, rel) if _git_answers(root) else _gitignore_rule(root, rel, path.is_dir())
     if rule:
         return f"ignored by {rule}", f"un-ignore it (a `!{rel}` line after that rule)"
-    return "none of its files is packed", "put the files it needs in it"
+    return "each file it holds is ignored or never packed", "un-ignore the files it needs"
 
 
 # -- git's answer -----------------------------------------------------------------------------
