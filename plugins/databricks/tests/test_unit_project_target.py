@@ -277,6 +277,59 @@ def test_bad_compute_settings_fail_naming_the_key(rsps, tracking, tmp_path, tabl
     assert sent_nothing(rsps) == []
 
 
+GOOD_CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2",
+                "num_workers": 1}
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"num_workers": "two"}, "[databricks.new_cluster] of --on-config num_workers must be an "
+                             "int, got 'two'"),
+    ({"spark_version": None}, "[databricks.new_cluster] of --on-config needs spark_version, the "
+                              "Databricks Runtime of the cluster, e.g. spark_version = "),
+    ({"spark_version": 15.4}, "spark_version must be a non-empty string, got 15.4"),
+    ({"num_workers": -1}, "num_workers must be an int >= 0 (0: a single-node cluster), got -1"),
+    ({"num_workers": None}, "needs exactly one of num_workers and autoscale (found neither): "
+                            "num_workers = 2 for a fixed size"),
+    ({"autoscale": {"min_workers": 1, "max_workers": 4}},
+     "needs exactly one of num_workers and autoscale (found both)"),
+    ({"num_workers": None, "autoscale": {"min_workers": 4, "max_workers": 2}},
+     "autoscale needs min_workers and max_workers, ints with 0 <= min_workers <= max_workers, "
+     "e.g. autoscale = { min_workers = 1, max_workers = 4 }, got {'min_workers': 4, "
+     "'max_workers': 2}"),
+    ({"num_workers": None, "autoscale": {"min_workers": 1}}, "autoscale needs min_workers and "
+                                                            "max_workers"),
+    ({"num_workers": None, "autoscale": {"min": 1, "max_workers": 2}},
+     "unknown key(s) 'min' in [databricks.new_cluster] of --on-config autoscale"),
+    ({"node_type_id": None}, "needs node_type_id (the VM type, e.g. \"Standard_DS3_v2\" or "
+                             "\"i3.xlarge\"), instance_pool_id or policy_id"),
+    ({"autotermination_minutes": "10"}, "autotermination_minutes must be an int, got '10'"),
+    ({"enable_elastic_disk": "yes"}, "enable_elastic_disk must be true or false, got 'yes'"),
+    ({"data_security_mode": "ALONE"}, "data_security_mode must be one of "),
+    ({"ssh_public_keys": "ssh-rsa AAA"}, "ssh_public_keys must be a list of strings"),
+    ({"docker_image": "python:3.11"}, "docker_image must be a table (the Jobs API's DockerImage)"),
+    ({"spark_env_vars": {"API_TOKEN": 12345}}, "spark_env_vars.API_TOKEN must be a string (quote "
+                                               "it: \"API_TOKEN\" = \"...\"), got an int"),
+])
+def test_new_cluster_is_checked_before_anything_is_created(rsps, tracking, tmp_path, change,
+                                                            words):
+    cluster = {k: v for k, v in {**GOOD_CLUSTER, **change}.items() if v is not None}
+    with pytest.raises(TrackbridgeError) as info:
+        make_target(tracking, tmp_path, serverless=None, new_cluster=cluster)
+    assert words in str(info.value) and "\n" not in str(info.value)
+    assert "12345" not in str(info.value)
+    assert sent_nothing(rsps) == []
+
+
+def test_a_good_new_cluster_passes(rsps, tracking, tmp_path):
+    for extra in ({}, {"num_workers": None, "autoscale": {"min_workers": 0, "max_workers": 2}},
+                  {"node_type_id": None, "instance_pool_id": "pool-1"},
+                  {"node_type_id": None, "policy_id": "P1", "spark_conf": {"a.b": "1"},
+                   "custom_tags": {"team": "ml"}, "data_security_mode": "SINGLE_USER"}):
+        cluster = {k: v for k, v in {**GOOD_CLUSTER, **extra}.items() if v is not None}
+        target = make_target(tracking, tmp_path, serverless=None, new_cluster=cluster)
+        assert target.settings.new_cluster == cluster
+
+
 def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
     rsps.add(responses.GET, f"{HOST}/api/2.0/preview/scim/v2/Me", json={"userName": "me"})
     rsps.add(responses.GET, f"{HOST}/api/2.1/clusters/get", status=400,
@@ -292,8 +345,9 @@ def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
     with pytest.raises(TrackbridgeError, match=r"existing_cluster_id 'nope' is not a cluster"):
         job_for(make_target(tracking, tmp_path, serverless=None, existing_cluster_id="nope"),
                 project, tracking)
-    with pytest.raises(TrackbridgeError, match=r"unknown key\(s\) 'num_worker' in \[databricks\] "
-                                               r"of --on-config new_cluster; valid keys: .*num_workers"):
+    with pytest.raises(TrackbridgeError, match=r"unknown key\(s\) 'num_worker' in \[databricks\."
+                                               r"new_cluster\] of --on-config; valid keys: "
+                                               r".*num_workers"):
         job_for(make_target(tracking, tmp_path, serverless=None,
                             new_cluster={"spark_version": "15.4.x", "num_worker": 1}),
                 project, tracking)

@@ -1,5 +1,6 @@
 """The ``[databricks]`` table of ``--on-config``: where projects are uploaded, which compute
-runs them, how trackbridge gets onto it. Checked without any request."""
+runs them, how trackbridge gets onto it. Checked without any request (``new_cluster`` by
+:mod:`.cluster`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any, NamedTuple
 
 from trackbridge.projects import targetconfig as tc
 from trackbridge.projects.errors import ProjectError
+
+from .cluster import check_new_cluster
 
 WHERE = "[databricks] of --on-config"
 COMPUTE_KEYS = ("serverless", "new_cluster", "existing_cluster_id")
@@ -54,6 +57,8 @@ def parse_compute(table: Mapping[str, Any]) -> ComputeSettings:
     if compute == "new_cluster" and not isinstance(cluster, Mapping):
         raise ProjectError(f"{WHERE} new_cluster must be a table of the Jobs API's new_cluster "
                            f"fields (spark_version, node_type_id, num_workers, ...), got {cluster!r}")
+    if compute == "new_cluster":
+        check_new_cluster(cluster)
     version = table.get("environment_version", "2")
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
@@ -73,13 +78,3 @@ def parse_compute(table: Mapping[str, Any]) -> ComputeSettings:
         max_archive_mb=float(tc.number(table, "max_archive_mb", WHERE, 50, lo=0.001, hi=10_000)),
         poll_max_seconds=float(tc.number(table, "poll_max_seconds", WHERE, 10, lo=0.01, hi=600)),
     )
-
-
-def check_new_cluster(spec: Mapping[str, Any]) -> None:
-    """Unknown fields of ``new_cluster`` are typos: name them with the valid ones."""
-    import dataclasses
-
-    from databricks.sdk.service.compute import ClusterSpec
-
-    valid = {f.name for f in dataclasses.fields(ClusterSpec)}
-    tc.check_keys(spec, valid, f"{WHERE} new_cluster")

@@ -23,7 +23,7 @@ from trackbridge.projects.errors import ProjectError
 from trackbridge.projects.remote import JobLog, RemoteTarget
 from trackbridge.projects.targets import Job, JobState, Submission, map_status
 
-from .compute import CONFIG_KEYS, ComputeSettings, check_new_cluster, parse_compute
+from .compute import CONFIG_KEYS, ComputeSettings, parse_compute
 from .jobspec import bootstrap_parameters, idempotency_token, submit_request
 
 TAG_RUN_URL = "mlflow.databricks.runURL"
@@ -80,8 +80,6 @@ class DatabricksTarget(RemoteTarget):
                 f"jobs cannot build; declare python_env (python_env.yaml) or ship a "
                 f"requirements.txt (for a container, set docker_image in new_cluster and drop "
                 f"{plan.project.env_kind} from MLproject)")
-        if s.new_cluster is not None:
-            check_new_cluster(s.new_cluster)
         self.pack(plan)
         self._dependencies = [*project_requirements(plan.project), *s.libraries]
         if s.install == "index":
