@@ -14,6 +14,11 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
 import pytest
 from click.testing import CliRunner
 
@@ -372,6 +377,62 @@ def test_the_shipped_compute_configs_are_valid():
                         "resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w"}})
     assert open_target("azureml", aml, root / "azureml-compute.toml").settings.compute == \
         "cpu-cluster"
+
+
+def _option(text: str) -> tuple[str | None, str | None] | None:
+    """(table, None) for a TOML table header, (None, key) for one ``key = value`` line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    if text.startswith("["):
+        return text.strip().strip("[]").strip(), None
+    return (None, next(iter(data))) if len(data) == 1 else None
+
+
+def uncomment_as_a_user_would(text: str, table: str, choice: str, choices: tuple) -> str:
+    """Every commented option of ``text`` uncommented, except those of the compute choices
+    other than ``choice`` (which are commented out); a key given again replaces the earlier
+    line, as a user switching e.g. upload_to does."""
+    kept: list[tuple[str, str, str | None]] = []  # (line, table, key)
+    section = table
+    for raw in text.splitlines():
+        body = raw.lstrip("#").strip()
+        parsed = _option(body) if body else None
+        if parsed is None:
+            kept.append((raw, section, None))
+            continue
+        header, key = parsed
+        section = header or section
+        group = section.split(".", 1)[1] if "." in section else key
+        if group in choices and group != choice:
+            kept.append((f"# {body}", section, None))
+            continue
+        if key is not None:
+            kept = [k for k in kept if k[1:] != (section, key)]
+        kept.append((body, section, key))
+    return "\n".join(line for line, _, _ in kept) + "\n"
+
+
+@pytest.mark.parametrize("target", ["databricks", "azureml"])
+def test_every_commented_option_of_the_shipped_compute_configs_works_once_uncommented(tmp_path,
+                                                                                     target):
+    from trackbridge.config import load_config
+    from trackbridge.projects.targets import open_target
+
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{target}-compute.toml"
+    tracking = load_config({"backend": "databricks", "databricks": {"host": "https://adb-1.2.net"}}
+                           if target == "databricks" else {"backend": "azureml"})
+    choices = {"databricks": ("serverless", "new_cluster", "existing_cluster_id"),
+               "azureml": ("compute", "instance_type")}[target]
+    text = path.read_text()
+    for choice in choices:
+        edited = tmp_path / f"{choice}.toml"
+        edited.write_text(uncomment_as_a_user_would(text, target, choice, choices))
+        opened = open_target(target, tracking, edited)  # no key fell into the wrong table
+        table = tomllib.loads(edited.read_text())[target]
+        # every setting is documented, and lands in [<target>] once uncommented
+        assert set(table) == (opened.config_keys - set(choices)) | {choice}
 
 
 def test_a_signal_is_counted_never_raised_and_cuts_a_sleep_short():
