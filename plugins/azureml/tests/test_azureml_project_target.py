@@ -117,7 +117,8 @@ class Workspace:
         mock.add_callback(responses.PUT, re.compile(rf"{re.escape(ARM)}/environments/.*"),
                           callback=self.echo)
         mock.add_callback(responses.PUT, re.compile(rf"{re.escape(ARM)}/jobs/.*"), callback=self.job)
-        mock.add(responses.HEAD, re.compile(re.escape(STORE) + ".*"), status=404)
+        mock.add(responses.HEAD, re.compile(re.escape(STORE) + ".*"), status=404,
+                 headers={"x-ms-error-code": "BlobNotFound"})  # as Azure answers
         mock.add_callback(responses.PUT, re.compile(re.escape(STORE) + ".*"), callback=self.blob)
 
     def pending(self, request):
@@ -381,3 +382,59 @@ def test_missing_auth_is_one_line_naming_the_credential_before_anything_is_sent(
                                       "EnvironmentCredential: "), done.stderr
         assert f"`credential` in [azureml] of {config}" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+CHATTY = """\
+import logging, sys
+from pathlib import Path
+
+tests, root, tmp, project, mode = sys.argv[1:]
+sys.path[:0] = [tests, root]
+if mode == "configured":
+    logging.basicConfig(level=logging.INFO)
+import responses
+import test_azureml_project_target as t
+from trackbridge.config import load_config
+
+tracking = load_config({"backend": "azureml", "local": {"path": f"{tmp}/tbruns"},
+                        "azureml": {"tracking_uri": t.TRACKING, "access_token": t.TOKEN,
+                                    "max_retries": 0}})
+with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    t.Workspace(mock)
+    target = t.make_target(tracking, Path(tmp))
+    job = t.job_for(target, project, tracking)
+    target.describe(job)
+    target.submit(job)
+print("submitted")
+"""
+
+
+def test_azure_ai_mls_chatter_stays_off_the_terminal(tmp_path):
+    """azure-ai-ml's own stderr handler printed "Class ...Schema: This is an experimental
+    class" and "Proceeding with no tenant id appended to studio URL"; its upload printed a
+    colour reset. None of it reaches the terminal; a program's own logging still gets the
+    records."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    script = tmp_path / "chatty.py"
+    script.write_text(CHATTY)
+    tests = Path(__file__).resolve().parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "TRACKBRIDGE_"))}
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    project = write_tree(tmp_path / "proj", {
+        "MLproject": "name: p\nentry_points:\n  main:\n    command: \"python t.py\"\n",
+        "t.py": "print(1)\n"})
+    done = {}
+    for mode in ("plain", "configured"):
+        (tmp_path / mode).mkdir()
+        done[mode] = subprocess.run(
+            [sys.executable, str(script), str(tests), str(tests.parents[2]), str(tmp_path / mode),
+             str(project), mode], capture_output=True, text=True, timeout=180, env=env)
+    assert (done["plain"].returncode, done["plain"].stdout) == (0, "submitted\n"), \
+        done["plain"].stderr
+    assert done["plain"].stderr == ""
+    assert done["configured"].returncode == 0, done["configured"].stderr
+    assert "This is an experimental class" in done["configured"].stderr
+    assert "Proceeding with no tenant id appended to studio URL" in done["configured"].stderr

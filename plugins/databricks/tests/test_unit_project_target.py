@@ -367,11 +367,108 @@ def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
 def test_missing_auth_is_one_line_before_anything_is_sent(rsps, project, tracking, tmp_path,
                                                           monkeypatch):
     monkeypatch.delenv("DATABRICKS_TOKEN")
+    rsps.add(responses.GET, f"{HOST}/aad/auth", status=404)  # no tenant: azure-cli steps aside
     target = make_target(tracking, tmp_path)
-    with pytest.raises(TrackbridgeError, match=r"cannot set up Databricks auth") as info:
+    with pytest.raises(TrackbridgeError) as info:
         job_for(target, project, tracking)
-    assert "\n" not in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"--on databricks: cannot set up Databricks auth for {HOST}: no "
+                              f"credentials (no DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/"
+                              f"DATABRICKS_CLIENT_SECRET in the environment, no token in profile "
+                              f"'DEFAULT' of {os.devnull}, no CLI login); set DATABRICKS_TOKEN, ")
+    assert message.endswith(f"or run `databricks auth login --host {HOST}` (auth comes from "
+                            f"[databricks] of --config {tracking.source})")
+    assert "\n" not in message and "Config:" not in message
     assert sent_nothing(rsps) == []
+
+
+def test_auth_failures_say_what_is_missing(monkeypatch, tmp_path):
+    from dbx_support import isolate_sdk_env
+    from trackbridge_databricks.auth import auth_failure
+    from trackbridge_databricks.settings import Settings
+
+    isolate_sdk_env(monkeypatch, token=None)
+    cfg = tmp_path / "databrickscfg"
+    cfg.write_text("[dev]\nhost = https://dbc-9.cloud.databricks.com\n")
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(cfg))
+    generic = ("default auth: cannot configure default credentials, please check https://docs."
+               "databricks.com/x to configure credentials. Config: profile=dev, config_file=x. "
+               "Env: DATABRICKS_CONFIG_FILE")
+    assert auth_failure(Settings(profile="prod"), generic).startswith(
+        f"cannot set up Databricks auth: profile 'prod' is not in {cfg}; add it (`databricks "
+        f"auth login --host <workspace-url> --profile prod`), ")
+    assert auth_failure(Settings(), generic).startswith(
+        "cannot set up Databricks auth: no workspace named (no host in [databricks], no "
+        f"DATABRICKS_HOST, no host in profile 'DEFAULT' of {cfg}); set host = ")
+    assert auth_failure(Settings(profile="dev"), generic).startswith(
+        "cannot set up Databricks auth for https://dbc-9.cloud.databricks.com: no credentials "
+        f"(no DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET in the "
+        f"environment, no token in profile 'dev' of {cfg}, no CLI login); ")
+    other = auth_failure(Settings(host=HOST), "default auth: azure-cli: refused (secret abcd1234)."
+                         " Config: host=x, token=***", ["abcd1234"])
+    assert other.startswith(f"cannot set up Databricks auth for {HOST}: azure-cli: refused "
+                            f"(secret ***); set DATABRICKS_TOKEN, ")
+    assert "Config:" not in other and "abcd1234" not in other
+
+
+def test_refused_credentials_name_the_target(rsps, project, tracking, tmp_path):
+    rsps.add(responses.GET, f"{HOST}/api/2.0/preview/scim/v2/Me", status=401,
+             json={"error_code": "UNAUTHENTICATED", "message": "Invalid access token."})
+    with pytest.raises(TrackbridgeError) as info:
+        job_for(make_target(tracking, tmp_path), project, tracking)
+    assert str(info.value).startswith("--on databricks: check the Databricks credentials on "
+                                      f"Databricks workspace {HOST} failed: ")
+    assert "Invalid access token" in str(info.value) and TOKEN not in str(info.value)
+    assert sent_nothing(rsps) == []
+
+
+def _subprocess_env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABRICKS_", "ARM_", "TRACKBRIDGE_"))}
+    # anything that tried the network anyway would meet a closed loopback port
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+               NO_PROXY="", DATABRICKS_CONFIG_FILE=os.devnull, HOME=str(tmp_path), **extra)
+    return env
+
+
+def test_missing_auth_is_the_only_line_on_stderr(project, tmp_path):
+    import subprocess
+
+    host = "https://dbc-12345678-9abc.cloud.databricks.com"
+    config = tmp_path / "tracking.toml"
+    config.write_text(f'backend = "databricks"\n[databricks]\nhost = "{host}"\n'
+                      f"retry_timeout_seconds = 1\n")
+    compute = tmp_path / "compute.toml"
+    compute.write_text(toml_table({"upload_to": UPLOAD, "serverless": True}))
+    args = [sys.executable, "-m", "trackbridge", "run", str(project), "--on", "databricks",
+            "--on-config", str(compute), "--config", str(config)]
+    for extra in ([], ["--dry-run"]):
+        done = subprocess.run(args + extra, capture_output=True, text=True, timeout=120,
+                              env=_subprocess_env(tmp_path))
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1, done.stderr  # one line, and nothing else
+        assert done.stderr.startswith(f"Error: --on databricks: cannot set up Databricks auth "
+                                      f"for {host}: no credentials (no DATABRICKS_TOKEN "), \
+            done.stderr
+        assert done.stderr.endswith(f"(auth comes from [databricks] of --config {config})\n")
+
+
+def test_the_sdks_warnings_reach_only_handlers_a_program_set_up(tmp_path):
+    """The SDK warns when the host has no metadata endpoint (every client it builds for such
+    a workspace): not on the terminal, but a program's own logging still gets it."""
+    import subprocess
+
+    code = ("import logging, sys\n"
+            "if sys.argv[1] == 'configured': logging.basicConfig()\n"
+            "from trackbridge_databricks.backend import DatabricksBackend\n"
+            "DatabricksBackend.from_config({'host': 'https://dbc-1.cloud.databricks.com', "
+            "'retry_timeout_seconds': 1}).client\n")
+    env = _subprocess_env(tmp_path, DATABRICKS_TOKEN=TOKEN)
+    quiet, configured = (subprocess.run([sys.executable, "-c", code, mode], capture_output=True,
+                                        text=True, timeout=120, env=env)
+                         for mode in ("plain", "configured"))
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert "Failed to automatically resolve config from host metadata" in configured.stderr
 
 
 def test_dry_run_shows_what_would_be_sent_and_sends_nothing(rsps, project, tracking, tmp_path):

@@ -28,6 +28,7 @@ from trackbridge.projects.remote import JobLog, RemoteTarget
 from trackbridge.projects.targets import Job, JobState, Submission, map_status
 
 from .compute import CONFIG_KEYS, ComputeSettings, parse_compute
+from .quiet import no_stray_output, quiet_azure_ai_ml
 
 PLUGIN_DISTRIBUTION = "trackbridge-azureml"
 STD_LOG = "user_logs/std_log.txt"
@@ -74,6 +75,7 @@ class AzureMLTarget(RemoteTarget):
             with warnings.catch_warnings():  # azure-ai-ml's schemas warn at import
                 warnings.simplefilter("ignore")
                 from azure.ai.ml import MLClient
+            quiet_azure_ai_ml()
             sub, rg, ws = workspace_ids(self.backend, "--on azureml")
             self._client = MLClient(self.backend.credential, subscription_id=sub,
                                     resource_group_name=rg, workspace_name=ws,
@@ -166,6 +168,7 @@ class AzureMLTarget(RemoteTarget):
     def _command_job(self, job: Job, name: str) -> Any:
         from azure.ai.ml import command
 
+        quiet_azure_ai_ml()
         s = self.settings
         kwargs: dict[str, Any] = {"compute": s.compute} if s.compute else {
             "instance_type": s.instance_type, "instance_count": s.instance_count}
@@ -227,7 +230,9 @@ class AzureMLTarget(RemoteTarget):
         spec = self._command_job(job, name)
         client = self.client
         try:
-            created = self._call(lambda: client.jobs.create_or_update(spec), "submit the job")
+            with no_stray_output():
+                created = self._call(lambda: client.jobs.create_or_update(spec),
+                                     "submit the job")
         except ProjectError:
             # the answer may have been lost after the job was made: a job of this name is ours
             created = self._find(name)

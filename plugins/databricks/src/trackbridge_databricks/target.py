@@ -84,8 +84,7 @@ class DatabricksTarget(RemoteTarget):
         self._dependencies = [*project_requirements(plan.project), *s.libraries]
         if s.install == "index":
             self._dependencies += pinned("trackbridge", PLUGIN_DISTRIBUTION)
-        client = self.backend.client  # ConfigError (one line) when no auth applies
-        self._call(lambda: client.current_user.me(), "check the Databricks credentials")
+        client = self._authenticated()
         if s.existing_cluster_id:
             from databricks.sdk.errors import InvalidParameterValue, NotFound
 
@@ -101,6 +100,19 @@ class DatabricksTarget(RemoteTarget):
                         f"page or use new_cluster / serverless in the --on-config file") from None
 
             self._call(cluster, "look up the cluster")
+
+    def _authenticated(self) -> Any:
+        """The workspace client, its credentials checked; missing or refused auth is one line
+        naming this target and the tracking config the auth comes from."""
+        from trackbridge.errors import BackendError, ConfigError
+
+        try:
+            client = self.backend.client
+            self._call(lambda: client.current_user.me(), "check the Databricks credentials")
+        except (ConfigError, BackendError) as exc:
+            raise ProjectError(f"--on databricks: {exc} (auth comes from [databricks] of "
+                               f"--config {self.tracking.source})") from None
+        return client
 
     # -- uploads --------------------------------------------------------------------------
     def _paths(self) -> dict[str, str]:
