@@ -292,6 +292,21 @@ def test_bad_compute_settings_fail_naming_the_key(arm, tracking, tmp_path, table
     assert sent_nothing(arm) == []
 
 
+def test_a_json_on_config_holds_the_same_table(arm, tracking, tmp_path):
+    good = tmp_path / "compute.json"
+    good.write_text(json.dumps({"azureml": {"instance_type": "Standard_DS3_v2",
+                                            "instance_count": 2}}))
+    settings = open_target("azureml", tracking, good).settings
+    assert (settings.instance_type, settings.instance_count) == ("Standard_DS3_v2", 2)
+    bare = tmp_path / "cluster.json"
+    bare.write_text(json.dumps({"instance_type": "Standard_DS3_v2"}))
+    with pytest.raises(TrackbridgeError, match=r'must hold \{"azureml": \{\.\.\.\}\} with the '
+                                               r"keys of \[azureml\] \(see "
+                                               r"configs/azureml-compute\.toml for them\)"):
+        open_target("azureml", tracking, bare)
+    assert sent_nothing(arm) == []
+
+
 def test_unknown_compute_or_environment_fail_before_anything_is_sent(arm, project, tracking,
                                                                       tmp_path):
     not_found = {"error": {"code": "ResourceNotFound", "message": "not found"}}

@@ -330,6 +330,65 @@ def test_a_good_new_cluster_passes(rsps, tracking, tmp_path):
         assert target.settings.new_cluster == cluster
 
 
+MLFLOW_SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge",
+               "num_workers": 2, "spark_conf": {"spark.speculation": "true"}}
+
+
+def test_an_mlflow_cluster_spec_json_is_read_as_new_cluster(rsps, project, tracking, tmp_path,
+                                                            monkeypatch):
+    from click.testing import CliRunner
+    from trackbridge_databricks.compute import from_mlflow_spec
+
+    from trackbridge.cli import cli
+
+    bare = tmp_path / "cluster.json"
+    bare.write_text(json.dumps(MLFLOW_SPEC))
+    with pytest.raises(TrackbridgeError) as info:
+        open_target("databricks", tracking, bare)
+    assert str(info.value).startswith("[databricks] of --on-config needs upload_to: ")
+    assert str(info.value).endswith(f"(--on-config {bare} was read as MLflow's cluster spec "
+                                    f"(new_cluster); for more settings, write "
+                                    f'{{"databricks": {{...}}}} with the keys of [databricks])')
+    config = tmp_path / "tracking.toml"
+    config.write_text(f'backend = "databricks"\n[databricks]\nhost = "{HOST}"\n')
+    result = CliRunner().invoke(cli, ["run", str(project), "-b", "databricks",
+                                      "--backend-config", str(bare), "--config", str(config)])
+    assert result.exit_code != 0 and "needs upload_to" in result.output
+    assert "TOML" not in result.output
+
+    monkeypatch.setenv("TB_VOLUME", UPLOAD)
+    wrapped = tmp_path / "compute.json"
+    wrapped.write_text(json.dumps({"databricks": {"upload_to": "${TB_VOLUME}",
+                                                  "new_cluster": MLFLOW_SPEC,
+                                                  "timeout_seconds": 600}}))
+    settings = open_target("databricks", tracking, wrapped).settings
+    assert (settings.upload_to, settings.compute, settings.new_cluster,
+            settings.timeout_seconds) == (UPLOAD, "new_cluster", MLFLOW_SPEC, 600)
+
+    jobs_style = tmp_path / "job.json"
+    jobs_style.write_text(json.dumps({"new_cluster": MLFLOW_SPEC,
+                                      "libraries": [{"pypi": {"package": "xgboost==2.0"}}]}))
+    with pytest.raises(TrackbridgeError, match=r"needs upload_to: .* \(--on-config .*job\.json "
+                                               r"was read as MLflow's cluster spec with libraries "
+                                               r"\(new_cluster, libraries\)"):
+        open_target("databricks", tracking, jobs_style)
+    assert from_mlflow_spec({"new_cluster": MLFLOW_SPEC, "libraries": [
+        {"pypi": {"package": "xgboost==2.0"}}]})[0]["libraries"] == ["xgboost==2.0"]
+    with pytest.raises(TrackbridgeError, match=r"library \{'jar': 'dbfs:/x.jar'\} of MLflow's "
+                                               r"cluster spec is not a plain pypi package"):
+        from_mlflow_spec({"new_cluster": MLFLOW_SPEC, "libraries": [{"jar": "dbfs:/x.jar"}]})
+    for text, words in [("{not json", "is not valid JSON: "),
+                        (json.dumps({"cluster": 1}), 'must hold {"databricks": {...}} with the '
+                                                     "keys of [databricks]"),
+                        (json.dumps([1]), "must hold a JSON object")]:
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(TrackbridgeError) as info:
+            open_target("databricks", tracking, bad)
+        assert words in str(info.value) and str(bad) in str(info.value)
+    assert sent_nothing(rsps) == []
+
+
 def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
     rsps.add(responses.GET, f"{HOST}/api/2.0/preview/scim/v2/Me", json={"userName": "me"})
     rsps.add(responses.GET, f"{HOST}/api/2.1/clusters/get", status=400,

@@ -78,3 +78,32 @@ def parse_compute(table: Mapping[str, Any]) -> ComputeSettings:
         max_archive_mb=float(tc.number(table, "max_archive_mb", WHERE, 50, lo=0.001, hi=10_000)),
         poll_max_seconds=float(tc.number(table, "poll_max_seconds", WHERE, 10, lo=0.01, hi=600)),
     )
+
+
+def from_mlflow_spec(data: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """MLflow's ``--backend-config`` for Databricks as a ``[databricks]`` table: a bare cluster
+    spec (``new_cluster``), or ``{"new_cluster": {...}, "libraries": [...]}`` whose pypi
+    libraries become ``libraries``. None for anything else."""
+    import dataclasses
+
+    from databricks.sdk.service.compute import ClusterSpec
+
+    if "new_cluster" in data and set(data) <= {"new_cluster", "libraries"}:
+        table: dict[str, Any] = {"new_cluster": data["new_cluster"]}
+        if data.get("libraries"):
+            table["libraries"] = [_pypi(lib) for lib in data["libraries"]]
+        return table, "MLflow's cluster spec with libraries (new_cluster, libraries)"
+    if data and set(data) <= {f.name for f in dataclasses.fields(ClusterSpec)}:
+        return {"new_cluster": dict(data)}, "MLflow's cluster spec (new_cluster)"
+    return None
+
+
+def _pypi(library: Any) -> str:
+    package = library.get("pypi", {}).get("package") if isinstance(library, Mapping) else None
+    if not isinstance(package, str) or not package or library["pypi"].get("repo") or \
+            len(library) != 1:
+        raise ProjectError(f"{WHERE}: library {library!r} of MLflow's cluster spec is not a "
+                           f"plain pypi package, the only kind trackbridge installs "
+                           f"([databricks] libraries); install it with an init script or a "
+                           f"cluster policy instead")
+    return package

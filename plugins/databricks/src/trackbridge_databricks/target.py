@@ -23,7 +23,7 @@ from trackbridge.projects.errors import ProjectError
 from trackbridge.projects.remote import JobLog, RemoteTarget
 from trackbridge.projects.targets import Job, JobState, Submission, map_status
 
-from .compute import CONFIG_KEYS, ComputeSettings, parse_compute
+from .compute import CONFIG_KEYS, ComputeSettings, from_mlflow_spec, parse_compute
 from .jobspec import bootstrap_parameters, idempotency_token, submit_request
 
 TAG_RUN_URL = "mlflow.databricks.runURL"
@@ -65,6 +65,10 @@ class DatabricksTarget(RemoteTarget):
     @classmethod
     def from_config(cls, settings: Mapping[str, Any], tracking: Config) -> DatabricksTarget:
         return cls(parse_compute(settings), tracking)
+
+    @classmethod
+    def adopt_json(cls, data: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+        return from_mlflow_spec(data)
 
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         return self.backend.call(fn, what=what, safe=True)
