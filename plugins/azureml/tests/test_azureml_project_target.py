@@ -354,6 +354,37 @@ def test_dry_run_looks_the_code_up_by_the_hash_a_submit_registers(arm, project, 
     assert any("/code/" in path for path in ws.blobs)
 
 
+def dry_run_spec(lines):
+    """The job spec of ``describe``'s lines: the YAML after its header."""
+    header = "job spec (ml_client.jobs.create_or_update; the name is made at submit):"
+    return yaml.safe_load("\n".join(lines[lines.index(header) + 1:]))
+
+
+def test_dry_run_prints_the_command_job_as_yaml(arm, project, tracking, tmp_path):
+    Workspace(arm)
+    target = make_target(tracking, tmp_path, compute=None, instance_type="Standard_DS3_v2",
+                         instance_count=2, environment_variables={"HF_HOME": "/tmp/hf"})
+    job = job_for(target, project, tracking)
+    lines = target.describe(job)
+    assert lines[0].startswith("archive:      ") and lines[1].startswith("code:         ")
+    spec = dry_run_spec(lines)
+    assert {k: spec[k] for k in ("name", "display_name", "experiment_name", "type", "command",
+                                 "resources", "environment_variables")} == {
+        "name": "<a new job name>", "display_name": "r1", "experiment_name": "amlwire",
+        "type": "command",
+        "command": "python .trackbridge/bootstrap.py --config .trackbridge/job.toml "
+                   "--run-id-env MLFLOW_RUN_ID -- 'python train.py --alpha 0.5'",
+        "resources": {"instance_count": 2, "instance_type": "Standard_DS3_v2", "properties": {}},
+        "environment_variables": {"HF_HOME": "/tmp/hf", "PYTHONUNBUFFERED": "1"}}
+    assert "compute" not in spec  # serverless
+    assert spec["code"] == str(target.scratch / "code")
+    env = spec["environment"]
+    assert env["image"] == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+    assert env["conda_file"]["dependencies"][:2] == ["python=3.11", "pip"]  # YAML, not a repr
+    assert TOKEN not in "\n".join(lines)
+    assert sent_nothing(arm) == []
+
+
 def test_dry_run_says_already_uploaded_when_the_workspace_has_the_code(arm, project, tracking,
                                                                       tmp_path):
     ws = Workspace(arm)

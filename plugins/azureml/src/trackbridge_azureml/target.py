@@ -11,6 +11,7 @@ whose tracking URI and token are those variables). Output is the job's
 
 from __future__ import annotations
 
+import io
 import shlex
 import sys
 import tarfile
@@ -32,6 +33,7 @@ from .quiet import no_stray_output, quiet_azure_ai_ml
 
 PLUGIN_DISTRIBUTION = "trackbridge-azureml"
 STD_LOG = "user_logs/std_log.txt"
+NEW_JOB_NAME = "<a new job name>"
 _STATUSES = {"Completed": FINISHED, "Failed": FAILED, "NotResponding": FAILED, "Paused": FAILED,
              "Canceled": KILLED}
 #: Tracking-config keys that say where and how *this* machine reaches the workspace.
@@ -182,12 +184,12 @@ class AzureMLTarget(RemoteTarget):
             environment_variables={**s.environment_variables, "PYTHONUNBUFFERED": "1"}, **kwargs)
 
     def describe(self, job: Job) -> list[str]:
-        spec = self._command_job(job, "<a new job name>")
-        env = spec.environment if isinstance(spec.environment, str) else \
-            f"image {spec.environment.image}" + (
-                f" + conda {spec.environment.conda_file}" if spec.environment.conda_file else "")
-        where = f"compute {self.settings.compute}" if self.settings.compute else \
-            f"serverless {self.settings.instance_type} x {self.settings.instance_count}"
+        # What a submit sends: create_or_update turns the command() node into its CommandJob
+        # (``to_rest_job_object``: ``command._to_job()._to_rest_object()``); that job is shown
+        # with the SDK's own YAML serialisation (``Job.dump``), code and environment as they are
+        # before azure-ai-ml uploads / registers them.
+        yaml_text = io.StringIO()
+        self._command_job(job, NEW_JOB_NAME)._to_job().dump(yaml_text)
         digest, existing = self._code_state()
         there = f"already uploaded as code {existing}: not uploaded again" if existing else \
             "to upload: the workspace has no code with this hash"
@@ -195,10 +197,8 @@ class AzureMLTarget(RemoteTarget):
                 "code:         the project + .trackbridge/ (bootstrap, job config), the job's "
                 "code uploaded by azure-ai-ml",
                 f"              content hash {digest} ({there})",
-                f"job:          command job in experiment {job.experiment!r}, {where}",
-                f"command:      {spec.command}",
-                f"environment:  {env}",
-                f"variables:    {dict(spec.environment_variables)}"]
+                "job spec (ml_client.jobs.create_or_update; the name is made at submit):",
+                *yaml_text.getvalue().rstrip("\n").splitlines()]
 
     def _code_state(self) -> tuple[str, str | None]:
         """(content hash of the job's code, ``name:version`` of the workspace's code asset
