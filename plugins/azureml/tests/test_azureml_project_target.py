@@ -196,6 +196,101 @@ def test_submit_sends_a_command_job_with_the_packed_project(arm, project, tracki
     assert all(TOKEN.encode() not in data for data in ws.blobs.values())
 
 
+def sent(arm, method, part):
+    """(path, JSON body) of each ``method`` request whose URL holds ``part``."""
+    return [(urlsplit(c.request.url).path, json.loads(c.request.body)) for c in arm.calls
+            if c.request.method == method and part in c.request.url]
+
+
+def job_request(arm, environment_id):
+    """The one job PUT, checked to carry the code azure-ai-ml registered, and its body."""
+    ((code_path, _),) = sent(arm, "PUT", "/codes/")
+    ((job_path, body),) = sent(arm, "PUT", "/jobs/")
+    assert job_path.startswith(f"{SCOPE}/jobs/tb-")
+    props = body["properties"]
+    assert props.pop("codeId") == code_path
+    assert props.pop("environmentId") == environment_id
+    return body
+
+
+def base_props(command="python train.py --alpha 0.5"):
+    return {"jobType": "Command", "displayName": "r1", "experimentName": "amlwire",
+            "command": "python .trackbridge/bootstrap.py --config .trackbridge/job.toml "
+                       f"--run-id-env MLFLOW_RUN_ID -- '{command}'",
+            "environmentVariables": {"PYTHONUNBUFFERED": "1"}, "inputs": {}, "outputs": {},
+            "isArchived": False, "properties": {}, "tags": {}}
+
+
+def test_serverless_sends_the_instance_type_and_count_and_no_compute(arm, project, tracking,
+                                                                     tmp_path):
+    Workspace(arm)
+    target = make_target(tracking, tmp_path, compute=None, instance_type="Standard_DS3_v2",
+                         instance_count=2)
+    target.submit(job_for(target, project, tracking))
+    ((env_path, _),) = sent(arm, "PUT", "/environments/")
+    assert job_request(arm, env_path) == {"properties": {
+        **base_props(), "resources": {"instanceCount": 2, "instanceType": "Standard_DS3_v2",
+                                      "properties": {}}}}
+    assert not [c for c in arm.calls if "/computes/" in c.request.url]  # nothing to look up
+
+
+def mock_registered_environment(arm):
+    env = f"{SCOPE}/environments/my-env"
+    version = {"id": f"{env}/versions/5", "name": "5", "properties": {"image": "img"}}
+    arm.add(responses.GET, re.compile(rf"{re.escape(ARM)}/environments/my-env/versions\?.*"),
+            json={"value": [version]})  # the latest version, as azure-ai-ml asks for it
+    arm.add(responses.GET, re.compile(rf"{re.escape(ARM)}/environments/my-env/versions/3\?.*"),
+            json={**version, "id": f"{env}/versions/3", "name": "3"})
+    return env
+
+
+@pytest.mark.parametrize(("setting", "version"), [("my-env@latest", 5), ("my-env:3", 3),
+                                                  ("azureml:my-env:3", 3)])
+def test_a_registered_environment_is_sent_as_the_id_of_its_version(arm, project, tracking,
+                                                                   tmp_path, setting, version):
+    Workspace(arm)
+    env = mock_registered_environment(arm)
+    target = make_target(tracking, tmp_path, environment=setting)
+    target.submit(job_for(target, project, tracking))
+    body = job_request(arm, f"{env}/versions/{version}")
+    assert body == {"properties": {**base_props(), "computeId": f"{SCOPE}/computes/cpu-cluster"}}
+    assert sent(arm, "PUT", "/environments/") == []  # nothing built or registered
+    looked_up = {unquote(urlsplit(c.request.url).path).rsplit("/environments/", 1)[1]
+                 for c in arm.calls if "/environments/" in c.request.url}
+    assert looked_up == {"my-env/versions" if version == 5 else "my-env/versions/3"}
+
+
+def test_a_docker_env_project_runs_in_its_image(arm, project, tracking, tmp_path):
+    Workspace(arm)
+    (project / "MLproject").write_text("name: d\ndocker_env:\n  image: python:3.11-slim\n"
+                                       "entry_points:\n  main:\n    command: \"python t.py\"\n")
+    target = make_target(tracking, tmp_path)
+    target.submit(job_for(target, project, tracking))
+    ((env_path, env),) = sent(arm, "PUT", "/environments/")
+    assert env == {"properties": {"image": "python:3.11-slim", "isAnonymous": True,
+                                  "isArchived": False}}
+    assert env_path.startswith(f"{SCOPE}/environments/CliV2AnonymousEnvironment/versions/")
+    assert job_request(arm, env_path) == {"properties": {
+        **base_props("python t.py"), "computeId": f"{SCOPE}/computes/cpu-cluster"}}
+
+
+def test_a_project_over_max_archive_mb_is_refused_before_anything_is_sent(arm, project,
+                                                                          tracking, tmp_path):
+    import os
+
+    Workspace(arm)
+    (project / "weights.bin").write_bytes(os.urandom(4000))  # incompressible
+    target = make_target(tracking, tmp_path, max_archive_mb=0.001)
+    with pytest.raises(TrackbridgeError, match=r"^--on azureml: the packed project is \d\.\d\d KB "
+                                               r"\([\d,]+ bytes\), over the configured limit "
+                                               r"max_archive_mb = 0\.001 \(1\.00 KB\); exclude "
+                                               r"data and outputs with \.gitignore or raise "
+                                               r"max_archive_mb in \[azureml\] of the --on-config "
+                                               r"file$"):
+        job_for(target, project, tracking)
+    assert [c.request.url for c in arm.calls] == []  # not even a lookup
+
+
 def test_a_lost_submit_answer_adopts_the_job_it_made(arm, project, tracking, tmp_path):
     ws = Workspace(arm)
     arm.replace(responses.PUT, re.compile(rf"{re.escape(ARM)}/jobs/.*"), status=502,

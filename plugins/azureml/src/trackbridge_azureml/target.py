@@ -155,7 +155,9 @@ class AzureMLTarget(RemoteTarget):
 
         s = self.settings
         if s.environment:
-            return f"azureml:{s.environment}"
+            # azure-ai-ml resolves "name@label" only without the azureml: prefix (with it, it
+            # looks up an environment named "azureml:name"); "azureml:name:version" as documented
+            return s.environment if "@" in s.environment else f"azureml:{s.environment}"
         from azure.ai.ml.entities import Environment
 
         if plan.project.docker_image:
