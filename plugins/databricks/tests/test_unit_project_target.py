@@ -203,6 +203,39 @@ def test_clusters_get_their_dependencies_as_libraries(rsps, project, tracking, t
         f"trackbridge-databricks=={version('trackbridge-databricks')}"]
 
 
+def test_a_new_cluster_job_sends_the_cluster_libraries_and_timeout(rsps, project, tracking,
+                                                                   tmp_path):
+    mock_workspace(rsps, uploaded=True)
+    cluster = {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2",
+               "num_workers": 0, "spark_conf": {"spark.master": "local[*]"},
+               "custom_tags": {"ResourceClass": "SingleNode"}}
+    target = make_target(tracking, tmp_path, serverless=None, new_cluster=cluster,
+                         libraries=["pyarrow>=15"], timeout_seconds=3600)
+    target.submit(job_for(target, project, tracking))
+    (submit,) = calls_to(rsps, "/jobs/runs/submit")
+    sent = json_body(submit.request)
+    task = sent["tasks"][0]
+    digest = __import__("hashlib").sha256(source()).hexdigest()[:16]
+    assert sent == {
+        "run_name": "trackbridge wire: r1",
+        "idempotency_token": f"trackbridge-{RUN}",
+        "timeout_seconds": 3600,
+        "tasks": [{
+            "task_key": "project",
+            "spark_python_task": {
+                "python_file": f"{UPLOAD}/bootstrap/bootstrap-{digest}.py",
+                "parameters": ["--archive", f"{UPLOAD}/projects/{target.archive.sha256}.tar.gz",
+                               "--config-toml", task["spark_python_task"]["parameters"][3],
+                               "--run-id", RUN, "--",
+                               "python train.py --alpha 0.5 --data in.csv"]},
+            "new_cluster": cluster,
+            "libraries": [{"pypi": {"package": p}} for p in (
+                "scikit-learn>=1.3", "numpy>=1.24", "pyarrow>=15",
+                f"trackbridge=={version('trackbridge')}",
+                f"trackbridge-databricks=={version('trackbridge-databricks')}")]}],
+    }
+
+
 @pytest.mark.parametrize(("life", "result", "status"), [
     ("PENDING", None, RUNNING), ("QUEUED", None, RUNNING), ("RUNNING", None, RUNNING),
     ("TERMINATING", None, RUNNING), ("BLOCKED", None, RUNNING),
