@@ -342,6 +342,13 @@ GOOD_CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_D
     ({"docker_image": "python:3.11"}, "docker_image must be a table (the Jobs API's DockerImage)"),
     ({"spark_env_vars": {"API_TOKEN": 12345}}, "spark_env_vars.API_TOKEN must be a string (quote "
                                                "it: \"API_TOKEN\" = \"...\"), got an int"),
+    ({"spark_env_vars": {"API_TOKEN": "12345"}}, "spark_env_vars.API_TOKEN must not hold a "
+                                                 "secret (the job spec is visible in the "
+                                                 "workspace and in --dry-run); use a secret "
+                                                 "reference, API_TOKEN = \"{{secrets/<scope>/"
+                                                 "<key>}}\""),
+    ({"docker_image": {"url": "r.io/i", "basic_auth": {"username": "u", "password": "12345"}}},
+     "docker_image.basic_auth.password must not hold a secret"),
 ])
 def test_new_cluster_is_checked_before_anything_is_created(rsps, tracking, tmp_path, change,
                                                             words):
@@ -357,7 +364,8 @@ def test_a_good_new_cluster_passes(rsps, tracking, tmp_path):
     for extra in ({}, {"num_workers": None, "autoscale": {"min_workers": 0, "max_workers": 2}},
                   {"node_type_id": None, "instance_pool_id": "pool-1"},
                   {"node_type_id": None, "policy_id": "P1", "spark_conf": {"a.b": "1"},
-                   "custom_tags": {"team": "ml"}, "data_security_mode": "SINGLE_USER"}):
+                   "custom_tags": {"team": "ml"}, "data_security_mode": "SINGLE_USER",
+                   "spark_env_vars": {"API_TOKEN": "{{secrets/ml/api-token}}"}}):
         cluster = {k: v for k, v in {**GOOD_CLUSTER, **extra}.items() if v is not None}
         target = make_target(tracking, tmp_path, serverless=None, new_cluster=cluster)
         assert target.settings.new_cluster == cluster

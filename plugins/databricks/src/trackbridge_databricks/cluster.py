@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from trackbridge.projects import targetconfig as tc
 from trackbridge.projects.errors import ProjectError
 
 WHERE = "[databricks.new_cluster] of --on-config"
+_SECRET_REF = re.compile(r"\{\{secrets/[^/{}]+/[^/{}]+\}\}")
 _NODES = ("node_type_id", "instance_pool_id", "policy_id")
 
 
@@ -29,6 +31,7 @@ def check_new_cluster(spec: Mapping[str, Any]) -> None:
     tc.check_keys(spec, set(hints), WHERE)
     for key, value in spec.items():
         _check_type(key, value, hints[key])
+    _check_no_secrets(spec, "")
     if "spark_version" not in spec:
         raise ProjectError(f"{WHERE} needs spark_version, the Databricks Runtime of the "
                            f"cluster, e.g. spark_version = \"15.4.x-scala2.12\" (`databricks "
@@ -47,6 +50,20 @@ def check_new_cluster(spec: Mapping[str, Any]) -> None:
     if not any(k in spec for k in _NODES):
         raise ProjectError(f"{WHERE} needs node_type_id (the VM type, e.g. \"Standard_DS3_v2\" "
                            f"or \"i3.xlarge\"), instance_pool_id or policy_id")
+
+
+def _check_no_secrets(table: Mapping[str, Any], prefix: str) -> None:
+    """A secret-named entry (``spark_env_vars.API_TOKEN``, ``docker_image.basic_auth.password``)
+    must be a secret reference: the job spec is shown in the workspace and by ``--dry-run``."""
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            _check_no_secrets(value, f"{name}.")
+        elif isinstance(value, str) and tc.is_secret_key(str(key)) and \
+                not _SECRET_REF.fullmatch(value.strip()):
+            raise ProjectError(f"{WHERE} {name} must not hold a secret (the job spec is visible "
+                               f"in the workspace and in --dry-run); use a secret reference, "
+                               f"{name.rsplit('.', 1)[-1]} = \"{{{{secrets/<scope>/<key>}}}}\"")
 
 
 def _check_autoscale(value: Mapping[str, Any]) -> None:
