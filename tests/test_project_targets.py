@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 import pytest
 from click.testing import CliRunner
@@ -21,9 +28,11 @@ from trackbridge.entities import Metric, Param, RunTag
 from trackbridge.errors import RunNotFoundError
 from trackbridge.local.store import LocalBackend
 from trackbridge.projects import bootstrap
+from trackbridge.projects.errors import ProjectError
 from trackbridge.projects.logtail import LogTail
 from trackbridge.projects.packing import pack_project, project_files
-from trackbridge.projects.targets import exit_code_from_log, target_classes
+from trackbridge.projects.runner import plan_run
+from trackbridge.projects.targets import Target, exit_code_from_log, target_classes
 
 
 # -- packing ------------------------------------------------------------------------------
@@ -36,9 +45,137 @@ def test_packing_leaves_out_vcs_envs_caches_stores_and_gitignored_files(tmp_path
         ".git/config": "no", ".venv/bin/python": "no", "env/pyvenv.cfg": "no", "env/lib.py": "no",
         "src/__pycache__/mod.cpython-311.pyc": "no", "src/old.pyc": "no",
         "tbruns/trackbridge.db": "no", "store/trackbridge.db": "no", "mlruns/0/meta.yaml": "no",
+        "mlartifacts/0/a/model.pkl": "no", "mlflow.db": "no", "src/mlflow.db-wal": "no",
     })
     assert project_files(root) == [".gitignore", "MLproject", "keep.log", "secret.txt",
                                    "src/.gitignore", "src/mod.py", "src/outputs/ok.txt", "train.py"]
+
+
+@pytest.fixture
+def git_env(tmp_path, monkeypatch):
+    """git isolated from the machine's config, with a global excludes file of its own."""
+    excludes = tmp_path / "global-excludes"
+    excludes.write_text("*.bak\n")
+    config = tmp_path / "gitconfig"
+    config.write_text(f"[core]\n\texcludesFile = {excludes}\n[user]\n\tname = t\n"
+                      f"\temail = t@example.com\n[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(var, raising=False)
+
+    def git(cwd, *args):
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+    return git
+
+
+def test_inside_git_the_repositorys_ignore_rules_apply_above_the_project_too(tmp_path, git_env):
+    repo = write_tree(tmp_path / "repo", {
+        ".gitignore": "data/\n*.secret\n", "README.md": "top",
+        "proj/MLproject": "name: p\n", "proj/train.py": "x", "proj/data/big.csv": "no",
+        "proj/k.secret": "no", "proj/forced.secret": "yes: tracked", "proj/local.txt": "no",
+        "proj/notes.bak": "no (global excludes)", "proj/sub/.gitignore": "*.tmp\n",
+        "proj/sub/a.tmp": "no", "proj/sub/b.py": "yes", "proj/gone.py": "tracked, deleted",
+        "proj/mlflow.db": "no", "proj/mlartifacts/1/m.pkl": "no", "proj/mlruns/0/x": "no",
+        "proj/.venv/bin/python": "no", "proj/env/pyvenv.cfg": "no", "proj/env/lib.py": "no",
+        "proj/pkg/__pycache__/m.pyc": "no", "proj/tbruns/trackbridge.db": "no",
+        "proj/vendored/lib.py": "yes: a nested repository", "proj/vendored/.gitignore": "*.o\n",
+        "proj/vendored/lib.o": "no",
+    })
+    git_env(repo, "init", "-q")
+    (repo / ".git" / "info" / "exclude").write_text("local.txt\n")
+    git_env(repo / "proj" / "vendored", "init", "-q")
+    git_env(repo, "add", "-f", "proj/forced.secret", "proj/gone.py", "proj/train.py")
+    (repo / "proj" / "gone.py").unlink()
+    assert project_files(repo / "proj") == [
+        "MLproject", "forced.secret", "sub/.gitignore", "sub/b.py", "train.py",
+        "vendored/.gitignore", "vendored/lib.py"]
+    # the same files without git: only the project's own .gitignore files apply
+    outside = tmp_path / "copy"
+    shutil.copytree(repo / "proj", outside, ignore=shutil.ignore_patterns(".git"))
+    assert "data/big.csv" in project_files(outside) and "k.secret" in project_files(outside)
+
+
+def test_without_a_git_binary_the_projects_gitignore_files_apply(tmp_path, git_env, monkeypatch):
+    repo = write_tree(tmp_path / "repo", {".gitignore": "data/\n", "proj/MLproject": "name: p\n",
+                                          "proj/data/x.csv": "a", "proj/.gitignore": "*.log\n",
+                                          "proj/run.log": "no", "proj/mlflow.db": "no"})
+    git_env(repo, "init", "-q")
+    assert project_files(repo / "proj") == [".gitignore", "MLproject"]
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    assert project_files(repo / "proj") == [".gitignore", "MLproject", "data/x.csv"]
+
+
+def test_a_project_its_enclosing_repository_ignores_is_packed_by_its_own_rules(tmp_path, git_env):
+    repo = write_tree(tmp_path / "repo", {".gitignore": "scratch/\n",
+                                          "scratch/proj/MLproject": "name: p\n",
+                                          "scratch/proj/.gitignore": "out/\n",
+                                          "scratch/proj/out/x": "no", "scratch/proj/t.py": "x"})
+    git_env(repo, "init", "-q")
+    assert project_files(repo / "scratch" / "proj") == [".gitignore", "MLproject", "t.py"]
+
+
+class _Remote(Target):
+    """A remote target without a platform: what plan_run asks of one."""
+
+    name = "fake"
+    path_hint = "the job reads (fake://...)"
+
+    def remote_path(self, name, value):
+        if value.startswith("fake://"):
+            return value
+        raise ValueError(f"{name!r}: not a fake:// location: {value!r}")
+
+    submit = wait = read_logs = cancel = None
+
+
+def test_a_relative_path_parameter_must_be_a_packed_file_of_the_project(tmp_path, git_env):
+    repo = write_tree(tmp_path / "repo", {
+        ".gitignore": "data/\n", "proj/MLproject": (
+            "name: p\nentry_points:\n  main:\n    parameters: {data: path}\n"
+            "    command: \"python t.py {data}\"\n"),
+        "proj/in.csv": "a", "proj/conf/a.yaml": "x", "proj/data/x.csv": "no",
+        "proj/.venv/x.csv": "no", "proj/empty/.keep.log": "no", "proj/.gitignore": "*.log\n"})
+    git_env(repo, "init", "-q")
+    proj = repo / "proj"
+
+    def plan(value):
+        return plan_run(proj, params={"data": value}, target=_Remote()).params["data"]
+
+    assert [plan(v) for v in ("in.csv", "./conf/a.yaml", "conf", "fake://x")] == [
+        "in.csv", "conf/a.yaml", "conf", "fake://x"]
+    with pytest.raises(ProjectError) as info:
+        plan("data/x.csv")
+    assert "\n" not in str(info.value)
+    assert ("'data' is a path parameter: 'data/x.csv' is left out of the packed project "
+            f"(ignored by {repo / '.gitignore'} line 1 (data/)), so the job on fake would not "
+            "find it; un-ignore it (a `!data/x.csv` line after that rule), or pass a location "
+            "the job reads (fake://...)") in str(info.value)
+    with pytest.raises(ProjectError, match=r"'\.venv/x\.csv' is left out of the packed project "
+                                           r"\(\.venv/ is a directory that is never packed: .*\), so"
+                                           r".*; move it out of \.venv/, or pass a location"):
+        plan(".venv/x.csv")
+    with pytest.raises(ProjectError, match=r"'empty' is left out of the packed project \(each "
+                                           r"file it holds is ignored or never packed\), .*; "
+                                           r"un-ignore the files it needs, or pass"):
+        plan("empty")
+    with pytest.raises(ProjectError, match=r"'data': not a fake:// location: 'nowhere.csv'"):
+        plan("nowhere.csv")  # not here at all: the target's rule
+
+
+def test_outside_git_the_reason_names_the_projects_gitignore(tmp_path):
+    proj = write_tree(tmp_path / "p", {
+        "MLproject": ("name: p\nentry_points:\n  main:\n    parameters: {data: path}\n"
+                      "    command: \"python t.py {data}\"\n"),
+        "sub/.gitignore": "# outputs\n/out/\n", "sub/out/m.bin": "x", "mlflow.db": "x"})
+    with pytest.raises(ProjectError, match=rf"'sub/out/m\.bin' is left out of the packed project "
+                                           rf"\(ignored by {re.escape(str(proj / 'sub/.gitignore'))}"
+                                           rf" \(/out/\)\)"):
+        plan_run(proj, params={"data": "sub/out/m.bin"}, target=_Remote())
+    with pytest.raises(ProjectError, match=r"'mlflow.db' is left out of the packed project "
+                                           r"\(MLflow's local store is never packed\)"):
+        plan_run(proj, params={"data": "mlflow.db"}, target=_Remote())
 
 
 def test_an_unchanged_project_packs_to_the_same_bytes(tmp_path):
@@ -68,6 +205,24 @@ def test_symlinks_inside_are_packed_as_files_outside_are_left_out(tmp_path):
     with pytest.warns(UserWarning, match="escape.txt: a symlink to outside the project"):
         archive = pack_project(root, tmp_path / "out")
     assert archive.files == ("MLproject", "data.csv", "link.csv")
+
+
+def test_sizes_are_shown_in_human_units_with_enough_precision(tmp_path):
+    from trackbridge.projects.packing import check_size, human_size
+
+    assert [human_size(n) for n in (0, 812, 4096, 41_000, 999_999, 12_345_678, 2.5e9)] == [
+        "0 B", "812 B", "4.10 KB", "41.0 KB", "1.00 MB", "12.3 MB", "2.50 GB"]
+    root = write_tree(tmp_path / "p", {"MLproject": "name: p\n"})
+    archive = pack_project(root, tmp_path / "out")
+    assert archive.describe() == f"1 files, {archive.size} B, sha256 {archive.sha256}"
+    (root / "w.bin").write_bytes(os.urandom(4000))  # incompressible
+    big = pack_project(root, tmp_path / "out")
+    with pytest.raises(ProjectError) as info:
+        check_size(big, 0.001, "azureml")
+    assert str(info.value).startswith(
+        f"--on azureml: the packed project is {human_size(big.size)} ({big.size:,} bytes), "
+        f"over the configured limit max_archive_mb = 0.001 (1.00 KB); ")
+    assert human_size(big.size).endswith(" KB") and big.size > 4000
 
 
 # -- the bootstrap a job runs -------------------------------------------------------------
@@ -452,6 +607,62 @@ def test_the_shipped_compute_configs_are_valid():
                         "resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w"}})
     assert open_target("azureml", aml, root / "azureml-compute.toml").settings.compute == \
         "cpu-cluster"
+
+
+def _option(text: str) -> tuple[str | None, str | None] | None:
+    """(table, None) for a TOML table header, (None, key) for one ``key = value`` line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    if text.startswith("["):
+        return text.strip().strip("[]").strip(), None
+    return (None, next(iter(data))) if len(data) == 1 else None
+
+
+def uncomment_as_a_user_would(text: str, table: str, choice: str, choices: tuple) -> str:
+    """Every commented option of ``text`` uncommented, except those of the compute choices
+    other than ``choice`` (which are commented out); a key given again replaces the earlier
+    line, as a user switching e.g. upload_to does."""
+    kept: list[tuple[str, str, str | None]] = []  # (line, table, key)
+    section = table
+    for raw in text.splitlines():
+        body = raw.lstrip("#").strip()
+        parsed = _option(body) if body else None
+        if parsed is None:
+            kept.append((raw, section, None))
+            continue
+        header, key = parsed
+        section = header or section
+        group = section.split(".", 1)[1] if "." in section else key
+        if group in choices and group != choice:
+            kept.append((f"# {body}", section, None))
+            continue
+        if key is not None:
+            kept = [k for k in kept if k[1:] != (section, key)]
+        kept.append((body, section, key))
+    return "\n".join(line for line, _, _ in kept) + "\n"
+
+
+@pytest.mark.parametrize("target", ["databricks", "azureml"])
+def test_every_commented_option_of_the_shipped_compute_configs_works_once_uncommented(tmp_path,
+                                                                                     target):
+    from trackbridge.config import load_config
+    from trackbridge.projects.targets import open_target
+
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{target}-compute.toml"
+    tracking = load_config({"backend": "databricks", "databricks": {"host": "https://adb-1.2.net"}}
+                           if target == "databricks" else {"backend": "azureml"})
+    choices = {"databricks": ("serverless", "new_cluster", "existing_cluster_id"),
+               "azureml": ("compute", "instance_type")}[target]
+    text = path.read_text()
+    for choice in choices:
+        edited = tmp_path / f"{choice}.toml"
+        edited.write_text(uncomment_as_a_user_would(text, target, choice, choices))
+        opened = open_target(target, tracking, edited)  # no key fell into the wrong table
+        table = tomllib.loads(edited.read_text())[target]
+        # every setting is documented, and lands in [<target>] once uncommented
+        assert set(table) == (opened.config_keys - set(choices)) | {choice}
 
 
 def test_a_signal_is_counted_never_raised_and_cuts_a_sleep_short():

@@ -117,7 +117,8 @@ class Workspace:
         mock.add_callback(responses.PUT, re.compile(rf"{re.escape(ARM)}/environments/.*"),
                           callback=self.echo)
         mock.add_callback(responses.PUT, re.compile(rf"{re.escape(ARM)}/jobs/.*"), callback=self.job)
-        mock.add(responses.HEAD, re.compile(re.escape(STORE) + ".*"), status=404)
+        mock.add(responses.HEAD, re.compile(re.escape(STORE) + ".*"), status=404,
+                 headers={"x-ms-error-code": "BlobNotFound"})  # as Azure answers
         mock.add_callback(responses.PUT, re.compile(re.escape(STORE) + ".*"), callback=self.blob)
 
     def pending(self, request):
@@ -225,6 +226,106 @@ def test_an_environment_trackbridge_did_not_build_gets_it_installed_by_the_boots
         assert body["properties"]["environmentId"] == f"{SCOPE}/environments/team-env/versions/3"
 
 
+def sent(arm, method, part):
+    """(path, JSON body) of each ``method`` request whose URL holds ``part``."""
+    return [(urlsplit(c.request.url).path, json.loads(c.request.body)) for c in arm.calls
+            if c.request.method == method and part in c.request.url]
+
+
+def job_request(arm, environment_id):
+    """The one job PUT, checked to carry the code azure-ai-ml registered, and its body."""
+    ((code_path, _),) = sent(arm, "PUT", "/codes/")
+    ((job_path, body),) = sent(arm, "PUT", "/jobs/")
+    assert job_path.startswith(f"{SCOPE}/jobs/tb-")
+    props = body["properties"]
+    assert props.pop("codeId") == code_path
+    assert props.pop("environmentId") == environment_id
+    return body
+
+
+def base_props(command="python train.py --alpha 0.5", require=False):
+    """The job properties every test here expects; ``require``: an environment trackbridge did
+    not build, whose bootstrap installs trackbridge and the plugin at this client's versions."""
+    requires = (f" --require trackbridge=={version('trackbridge')} --require "
+                f"trackbridge-azureml=={version('trackbridge-azureml')}") if require else ""
+    return {"jobType": "Command", "displayName": "r1", "experimentName": "amlwire",
+            "command": "python .trackbridge/bootstrap.py --config .trackbridge/job.toml "
+                       f"--run-id-env MLFLOW_RUN_ID --grace 40{requires} -- '{command}'",
+            "environmentVariables": {"PYTHONUNBUFFERED": "1"}, "inputs": {}, "outputs": {},
+            "isArchived": False, "properties": {}, "tags": {}}
+
+
+def test_serverless_sends_the_instance_type_and_count_and_no_compute(arm, project, tracking,
+                                                                     tmp_path):
+    Workspace(arm)
+    target = make_target(tracking, tmp_path, compute=None, instance_type="Standard_DS3_v2",
+                         instance_count=2)
+    target.submit(job_for(target, project, tracking))
+    ((env_path, _),) = sent(arm, "PUT", "/environments/")
+    assert job_request(arm, env_path) == {"properties": {
+        **base_props(), "resources": {"instanceCount": 2, "instanceType": "Standard_DS3_v2",
+                                      "properties": {}}}}
+    assert not [c for c in arm.calls if "/computes/" in c.request.url]  # nothing to look up
+
+
+def mock_registered_environment(arm):
+    env = f"{SCOPE}/environments/my-env"
+    version = {"id": f"{env}/versions/5", "name": "5", "properties": {"image": "img"}}
+    arm.add(responses.GET, re.compile(rf"{re.escape(ARM)}/environments/my-env/versions\?.*"),
+            json={"value": [version]})  # the latest version, as azure-ai-ml asks for it
+    arm.add(responses.GET, re.compile(rf"{re.escape(ARM)}/environments/my-env/versions/3\?.*"),
+            json={**version, "id": f"{env}/versions/3", "name": "3"})
+    return env
+
+
+@pytest.mark.parametrize(("setting", "version"), [("my-env@latest", 5), ("my-env:3", 3),
+                                                  ("azureml:my-env:3", 3)])
+def test_a_registered_environment_is_sent_as_the_id_of_its_version(arm, project, tracking,
+                                                                   tmp_path, setting, version):
+    Workspace(arm)
+    env = mock_registered_environment(arm)
+    target = make_target(tracking, tmp_path, environment=setting)
+    target.submit(job_for(target, project, tracking))
+    body = job_request(arm, f"{env}/versions/{version}")
+    assert body == {"properties": {**base_props(require=True),
+                                   "computeId": f"{SCOPE}/computes/cpu-cluster"}}
+    assert sent(arm, "PUT", "/environments/") == []  # nothing built or registered
+    looked_up = {unquote(urlsplit(c.request.url).path).rsplit("/environments/", 1)[1]
+                 for c in arm.calls if "/environments/" in c.request.url}
+    assert looked_up == {"my-env/versions" if version == 5 else "my-env/versions/3"}
+
+
+def test_a_docker_env_project_runs_in_its_image(arm, project, tracking, tmp_path):
+    Workspace(arm)
+    (project / "MLproject").write_text("name: d\ndocker_env:\n  image: python:3.11-slim\n"
+                                       "entry_points:\n  main:\n    command: \"python t.py\"\n")
+    target = make_target(tracking, tmp_path)
+    target.submit(job_for(target, project, tracking))
+    ((env_path, env),) = sent(arm, "PUT", "/environments/")
+    assert env == {"properties": {"image": "python:3.11-slim", "isAnonymous": True,
+                                  "isArchived": False}}
+    assert env_path.startswith(f"{SCOPE}/environments/CliV2AnonymousEnvironment/versions/")
+    assert job_request(arm, env_path) == {"properties": {
+        **base_props("python t.py", require=True), "computeId": f"{SCOPE}/computes/cpu-cluster"}}
+
+
+def test_a_project_over_max_archive_mb_is_refused_before_anything_is_sent(arm, project,
+                                                                          tracking, tmp_path):
+    import os
+
+    Workspace(arm)
+    (project / "weights.bin").write_bytes(os.urandom(4000))  # incompressible
+    target = make_target(tracking, tmp_path, max_archive_mb=0.001)
+    with pytest.raises(TrackbridgeError, match=r"^--on azureml: the packed project is \d\.\d\d KB "
+                                               r"\([\d,]+ bytes\), over the configured limit "
+                                               r"max_archive_mb = 0\.001 \(1\.00 KB\); exclude "
+                                               r"data and outputs with \.gitignore or raise "
+                                               r"max_archive_mb in \[azureml\] of the --on-config "
+                                               r"file$"):
+        job_for(target, project, tracking)
+    assert [c.request.url for c in arm.calls] == []  # not even a lookup
+
+
 def test_a_lost_submit_answer_adopts_the_job_it_made(arm, project, tracking, tmp_path):
     ws = Workspace(arm)
     arm.replace(responses.PUT, re.compile(rf"{re.escape(ARM)}/jobs/.*"), status=502,
@@ -321,6 +422,21 @@ def test_bad_compute_settings_fail_naming_the_key(arm, tracking, tmp_path, table
     assert sent_nothing(arm) == []
 
 
+def test_a_json_on_config_holds_the_same_table(arm, tracking, tmp_path):
+    good = tmp_path / "compute.json"
+    good.write_text(json.dumps({"azureml": {"instance_type": "Standard_DS3_v2",
+                                            "instance_count": 2}}))
+    settings = open_target("azureml", tracking, good).settings
+    assert (settings.instance_type, settings.instance_count) == ("Standard_DS3_v2", 2)
+    bare = tmp_path / "cluster.json"
+    bare.write_text(json.dumps({"instance_type": "Standard_DS3_v2"}))
+    with pytest.raises(TrackbridgeError, match=r'must hold \{"azureml": \{\.\.\.\}\} with the '
+                                               r"keys of \[azureml\] \(see "
+                                               r"configs/azureml-compute\.toml for them\)"):
+        open_target("azureml", tracking, bare)
+    assert sent_nothing(arm) == []
+
+
 def test_unknown_compute_or_environment_fail_before_anything_is_sent(arm, project, tracking,
                                                                       tmp_path):
     not_found = {"error": {"code": "ResourceNotFound", "message": "not found"}}
@@ -368,6 +484,37 @@ def test_dry_run_looks_the_code_up_by_the_hash_a_submit_registers(arm, project, 
     assert any("/code/" in path for path in ws.blobs)
 
 
+def dry_run_spec(lines):
+    """The job spec of ``describe``'s lines: the YAML after its header."""
+    header = "job spec (ml_client.jobs.create_or_update; the name is made at submit):"
+    return yaml.safe_load("\n".join(lines[lines.index(header) + 1:]))
+
+
+def test_dry_run_prints_the_command_job_as_yaml(arm, project, tracking, tmp_path):
+    Workspace(arm)
+    target = make_target(tracking, tmp_path, compute=None, instance_type="Standard_DS3_v2",
+                         instance_count=2, environment_variables={"HF_HOME": "/tmp/hf"})
+    job = job_for(target, project, tracking)
+    lines = target.describe(job)
+    assert lines[0].startswith("archive:      ") and lines[1].startswith("code:         ")
+    spec = dry_run_spec(lines)
+    assert {k: spec[k] for k in ("name", "display_name", "experiment_name", "type", "command",
+                                 "resources", "environment_variables")} == {
+        "name": "<a new job name>", "display_name": "r1", "experiment_name": "amlwire",
+        "type": "command",
+        "command": "python .trackbridge/bootstrap.py --config .trackbridge/job.toml "
+                   "--run-id-env MLFLOW_RUN_ID --grace 40 -- 'python train.py --alpha 0.5'",
+        "resources": {"instance_count": 2, "instance_type": "Standard_DS3_v2", "properties": {}},
+        "environment_variables": {"HF_HOME": "/tmp/hf", "PYTHONUNBUFFERED": "1"}}
+    assert "compute" not in spec  # serverless
+    assert spec["code"] == str(target.scratch / "code")
+    env = spec["environment"]
+    assert env["image"] == "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+    assert env["conda_file"]["dependencies"][:2] == ["python=3.11", "pip"]  # YAML, not a repr
+    assert TOKEN not in "\n".join(lines)
+    assert sent_nothing(arm) == []
+
+
 def test_dry_run_says_already_uploaded_when_the_workspace_has_the_code(arm, project, tracking,
                                                                       tmp_path):
     ws = Workspace(arm)
@@ -411,3 +558,59 @@ def test_missing_auth_is_one_line_naming_the_credential_before_anything_is_sent(
                                       "EnvironmentCredential: "), done.stderr
         assert f"`credential` in [azureml] of {config}" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+CHATTY = """\
+import logging, sys
+from pathlib import Path
+
+tests, root, tmp, project, mode = sys.argv[1:]
+sys.path[:0] = [tests, root]
+if mode == "configured":
+    logging.basicConfig(level=logging.INFO)
+import responses
+import test_azureml_project_target as t
+from trackbridge.config import load_config
+
+tracking = load_config({"backend": "azureml", "local": {"path": f"{tmp}/tbruns"},
+                        "azureml": {"tracking_uri": t.TRACKING, "access_token": t.TOKEN,
+                                    "max_retries": 0}})
+with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    t.Workspace(mock)
+    target = t.make_target(tracking, Path(tmp))
+    job = t.job_for(target, project, tracking)
+    target.describe(job)
+    target.submit(job)
+print("submitted")
+"""
+
+
+def test_azure_ai_mls_chatter_stays_off_the_terminal(tmp_path):
+    """azure-ai-ml's own stderr handler printed "Class ...Schema: This is an experimental
+    class" and "Proceeding with no tenant id appended to studio URL"; its upload printed a
+    colour reset. None of it reaches the terminal; a program's own logging still gets the
+    records."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    script = tmp_path / "chatty.py"
+    script.write_text(CHATTY)
+    tests = Path(__file__).resolve().parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "TRACKBRIDGE_"))}
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    project = write_tree(tmp_path / "proj", {
+        "MLproject": "name: p\nentry_points:\n  main:\n    command: \"python t.py\"\n",
+        "t.py": "print(1)\n"})
+    done = {}
+    for mode in ("plain", "configured"):
+        (tmp_path / mode).mkdir()
+        done[mode] = subprocess.run(
+            [sys.executable, str(script), str(tests), str(tests.parents[2]), str(tmp_path / mode),
+             str(project), mode], capture_output=True, text=True, timeout=180, env=env)
+    assert (done["plain"].returncode, done["plain"].stdout) == (0, "submitted\n"), \
+        done["plain"].stderr
+    assert done["plain"].stderr == ""
+    assert done["configured"].returncode == 0, done["configured"].stderr
+    assert "This is an experimental class" in done["configured"].stderr
+    assert "Proceeding with no tenant id appended to studio URL" in done["configured"].stderr

@@ -213,6 +213,39 @@ def test_clusters_get_their_dependencies_as_libraries(rsps, project, tracking, t
         f"trackbridge-databricks=={version('trackbridge-databricks')}"]
 
 
+def test_a_new_cluster_job_sends_the_cluster_libraries_and_timeout(rsps, project, tracking,
+                                                                   tmp_path):
+    mock_workspace(rsps, uploaded=True)
+    cluster = {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2",
+               "num_workers": 0, "spark_conf": {"spark.master": "local[*]"},
+               "custom_tags": {"ResourceClass": "SingleNode"}}
+    target = make_target(tracking, tmp_path, serverless=None, new_cluster=cluster,
+                         libraries=["pyarrow>=15"], timeout_seconds=3600)
+    target.submit(job_for(target, project, tracking))
+    (submit,) = calls_to(rsps, "/jobs/runs/submit")
+    sent = json_body(submit.request)
+    task = sent["tasks"][0]
+    digest = __import__("hashlib").sha256(source()).hexdigest()[:16]
+    assert sent == {
+        "run_name": "trackbridge wire: r1",
+        "idempotency_token": f"trackbridge-{RUN}",
+        "timeout_seconds": 3600,
+        "tasks": [{
+            "task_key": "project",
+            "spark_python_task": {
+                "python_file": f"{UPLOAD}/bootstrap/bootstrap-{digest}.py",
+                "parameters": ["--archive", f"{UPLOAD}/projects/{target.archive.sha256}.tar.gz",
+                               "--config-toml", task["spark_python_task"]["parameters"][3],
+                               "--run-id", RUN, "--",
+                               "python train.py --alpha 0.5 --data in.csv"]},
+            "new_cluster": cluster,
+            "libraries": [{"pypi": {"package": p}} for p in (
+                "scikit-learn>=1.3", "numpy>=1.24", "pyarrow>=15",
+                f"trackbridge=={version('trackbridge')}",
+                f"trackbridge-databricks=={version('trackbridge-databricks')}")]}],
+    }
+
+
 @pytest.mark.parametrize(("life", "result", "status"), [
     ("PENDING", None, RUNNING), ("QUEUED", None, RUNNING), ("RUNNING", None, RUNNING),
     ("TERMINATING", None, RUNNING), ("BLOCKED", None, RUNNING),
@@ -287,6 +320,126 @@ def test_bad_compute_settings_fail_naming_the_key(rsps, tracking, tmp_path, tabl
     assert sent_nothing(rsps) == []
 
 
+GOOD_CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_DS3_v2",
+                "num_workers": 1}
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"num_workers": "two"}, "[databricks.new_cluster] of --on-config num_workers must be an "
+                             "int, got 'two'"),
+    ({"spark_version": None}, "[databricks.new_cluster] of --on-config needs spark_version, the "
+                              "Databricks Runtime of the cluster, e.g. spark_version = "),
+    ({"spark_version": 15.4}, "spark_version must be a non-empty string, got 15.4"),
+    ({"num_workers": -1}, "num_workers must be an int >= 0 (0: a single-node cluster), got -1"),
+    ({"num_workers": None}, "needs exactly one of num_workers and autoscale (found neither): "
+                            "num_workers = 2 for a fixed size"),
+    ({"autoscale": {"min_workers": 1, "max_workers": 4}},
+     "needs exactly one of num_workers and autoscale (found both)"),
+    ({"num_workers": None, "autoscale": {"min_workers": 4, "max_workers": 2}},
+     "autoscale needs min_workers and max_workers, ints with 0 <= min_workers <= max_workers, "
+     "e.g. autoscale = { min_workers = 1, max_workers = 4 }, got {'min_workers': 4, "
+     "'max_workers': 2}"),
+    ({"num_workers": None, "autoscale": {"min_workers": 1}}, "autoscale needs min_workers and "
+                                                            "max_workers"),
+    ({"num_workers": None, "autoscale": {"min": 1, "max_workers": 2}},
+     "unknown key(s) 'min' in [databricks.new_cluster] of --on-config autoscale"),
+    ({"node_type_id": None}, "needs node_type_id (the VM type, e.g. \"Standard_DS3_v2\" or "
+                             "\"i3.xlarge\"), instance_pool_id or policy_id"),
+    ({"autotermination_minutes": "10"}, "autotermination_minutes must be an int, got '10'"),
+    ({"enable_elastic_disk": "yes"}, "enable_elastic_disk must be true or false, got 'yes'"),
+    ({"data_security_mode": "ALONE"}, "data_security_mode must be one of "),
+    ({"ssh_public_keys": "ssh-rsa AAA"}, "ssh_public_keys must be a list of strings"),
+    ({"docker_image": "python:3.11"}, "docker_image must be a table (the Jobs API's DockerImage)"),
+    ({"spark_env_vars": {"API_TOKEN": 12345}}, "spark_env_vars.API_TOKEN must be a string (quote "
+                                               "it: \"API_TOKEN\" = \"...\"), got an int"),
+    ({"spark_env_vars": {"API_TOKEN": "12345"}}, "spark_env_vars.API_TOKEN must not hold a "
+                                                 "secret (the job spec is visible in the "
+                                                 "workspace and in --dry-run); use a secret "
+                                                 "reference, API_TOKEN = \"{{secrets/<scope>/"
+                                                 "<key>}}\""),
+    ({"docker_image": {"url": "r.io/i", "basic_auth": {"username": "u", "password": "12345"}}},
+     "docker_image.basic_auth.password must not hold a secret"),
+])
+def test_new_cluster_is_checked_before_anything_is_created(rsps, tracking, tmp_path, change,
+                                                            words):
+    cluster = {k: v for k, v in {**GOOD_CLUSTER, **change}.items() if v is not None}
+    with pytest.raises(TrackbridgeError) as info:
+        make_target(tracking, tmp_path, serverless=None, new_cluster=cluster)
+    assert words in str(info.value) and "\n" not in str(info.value)
+    assert "12345" not in str(info.value)
+    assert sent_nothing(rsps) == []
+
+
+def test_a_good_new_cluster_passes(rsps, tracking, tmp_path):
+    for extra in ({}, {"num_workers": None, "autoscale": {"min_workers": 0, "max_workers": 2}},
+                  {"node_type_id": None, "instance_pool_id": "pool-1"},
+                  {"node_type_id": None, "policy_id": "P1", "spark_conf": {"a.b": "1"},
+                   "custom_tags": {"team": "ml"}, "data_security_mode": "SINGLE_USER",
+                   "spark_env_vars": {"API_TOKEN": "{{secrets/ml/api-token}}"}}):
+        cluster = {k: v for k, v in {**GOOD_CLUSTER, **extra}.items() if v is not None}
+        target = make_target(tracking, tmp_path, serverless=None, new_cluster=cluster)
+        assert target.settings.new_cluster == cluster
+
+
+MLFLOW_SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge",
+               "num_workers": 2, "spark_conf": {"spark.speculation": "true"}}
+
+
+def test_an_mlflow_cluster_spec_json_is_read_as_new_cluster(rsps, project, tracking, tmp_path,
+                                                            monkeypatch):
+    from click.testing import CliRunner
+    from trackbridge_databricks.compute import from_mlflow_spec
+
+    from trackbridge.cli import cli
+
+    bare = tmp_path / "cluster.json"
+    bare.write_text(json.dumps(MLFLOW_SPEC))
+    with pytest.raises(TrackbridgeError) as info:
+        open_target("databricks", tracking, bare)
+    assert str(info.value).startswith("[databricks] of --on-config needs upload_to: ")
+    assert str(info.value).endswith(f"(--on-config {bare} was read as MLflow's cluster spec "
+                                    f"(new_cluster); for more settings, write "
+                                    f'{{"databricks": {{...}}}} with the keys of [databricks])')
+    config = tmp_path / "tracking.toml"
+    config.write_text(f'backend = "databricks"\n[databricks]\nhost = "{HOST}"\n')
+    result = CliRunner().invoke(cli, ["run", str(project), "-b", "databricks",
+                                      "--backend-config", str(bare), "--config", str(config)])
+    assert result.exit_code != 0 and "needs upload_to" in result.output
+    assert "TOML" not in result.output
+
+    monkeypatch.setenv("TB_VOLUME", UPLOAD)
+    wrapped = tmp_path / "compute.json"
+    wrapped.write_text(json.dumps({"databricks": {"upload_to": "${TB_VOLUME}",
+                                                  "new_cluster": MLFLOW_SPEC,
+                                                  "timeout_seconds": 600}}))
+    settings = open_target("databricks", tracking, wrapped).settings
+    assert (settings.upload_to, settings.compute, settings.new_cluster,
+            settings.timeout_seconds) == (UPLOAD, "new_cluster", MLFLOW_SPEC, 600)
+
+    jobs_style = tmp_path / "job.json"
+    jobs_style.write_text(json.dumps({"new_cluster": MLFLOW_SPEC,
+                                      "libraries": [{"pypi": {"package": "xgboost==2.0"}}]}))
+    with pytest.raises(TrackbridgeError, match=r"needs upload_to: .* \(--on-config .*job\.json "
+                                               r"was read as MLflow's cluster spec with libraries "
+                                               r"\(new_cluster, libraries\)"):
+        open_target("databricks", tracking, jobs_style)
+    assert from_mlflow_spec({"new_cluster": MLFLOW_SPEC, "libraries": [
+        {"pypi": {"package": "xgboost==2.0"}}]})[0]["libraries"] == ["xgboost==2.0"]
+    with pytest.raises(TrackbridgeError, match=r"library \{'jar': 'dbfs:/x.jar'\} of MLflow's "
+                                               r"cluster spec is not a plain pypi package"):
+        from_mlflow_spec({"new_cluster": MLFLOW_SPEC, "libraries": [{"jar": "dbfs:/x.jar"}]})
+    for text, words in [("{not json", "is not valid JSON: "),
+                        (json.dumps({"cluster": 1}), 'must hold {"databricks": {...}} with the '
+                                                     "keys of [databricks]"),
+                        (json.dumps([1]), "must hold a JSON object")]:
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(TrackbridgeError) as info:
+            open_target("databricks", tracking, bad)
+        assert words in str(info.value) and str(bad) in str(info.value)
+    assert sent_nothing(rsps) == []
+
+
 def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
     rsps.add(responses.GET, f"{HOST}/api/2.0/preview/scim/v2/Me", json={"userName": "me"})
     rsps.add(responses.GET, f"{HOST}/api/2.1/clusters/get", status=400,
@@ -302,14 +455,16 @@ def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
     with pytest.raises(TrackbridgeError, match=r"existing_cluster_id 'nope' is not a cluster"):
         job_for(make_target(tracking, tmp_path, serverless=None, existing_cluster_id="nope"),
                 project, tracking)
-    with pytest.raises(TrackbridgeError, match=r"unknown key\(s\) 'num_worker' in \[databricks\] "
-                                               r"of --on-config new_cluster; valid keys: .*num_workers"):
+    with pytest.raises(TrackbridgeError, match=r"unknown key\(s\) 'num_worker' in \[databricks\."
+                                               r"new_cluster\] of --on-config; valid keys: "
+                                               r".*num_workers"):
         job_for(make_target(tracking, tmp_path, serverless=None,
                             new_cluster={"spark_version": "15.4.x", "num_worker": 1}),
                 project, tracking)
     (project / "weights.bin").write_bytes(os.urandom(4000))  # incompressible: > 0.001 MB
-    with pytest.raises(TrackbridgeError, match=r"packed project is .* MB, over the configured "
-                                               r"limit max_archive_mb = 0.001"):
+    with pytest.raises(TrackbridgeError, match=r"packed project is \d\.\d\d KB \([\d,]+ bytes\), "
+                                               r"over the configured limit max_archive_mb = "
+                                               r"0\.001 \(1\.00 KB\)"):
         job_for(make_target(tracking, tmp_path, max_archive_mb=0.001), project, tracking)
     local_tracking = load_config({"local": {"path": str(tmp_path / "tbruns")}})
     with pytest.raises(TrackbridgeError, match=r"--on databricks: the run is tracked with .*"
@@ -322,11 +477,108 @@ def test_errors_before_anything_is_sent(rsps, project, tracking, tmp_path):
 def test_missing_auth_is_one_line_before_anything_is_sent(rsps, project, tracking, tmp_path,
                                                           monkeypatch):
     monkeypatch.delenv("DATABRICKS_TOKEN")
+    rsps.add(responses.GET, f"{HOST}/aad/auth", status=404)  # no tenant: azure-cli steps aside
     target = make_target(tracking, tmp_path)
-    with pytest.raises(TrackbridgeError, match=r"cannot set up Databricks auth") as info:
+    with pytest.raises(TrackbridgeError) as info:
         job_for(target, project, tracking)
-    assert "\n" not in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"--on databricks: cannot set up Databricks auth for {HOST}: no "
+                              f"credentials (no DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/"
+                              f"DATABRICKS_CLIENT_SECRET in the environment, no token in profile "
+                              f"'DEFAULT' of {os.devnull}, no CLI login); set DATABRICKS_TOKEN, ")
+    assert message.endswith(f"or run `databricks auth login --host {HOST}` (auth comes from "
+                            f"[databricks] of --config {tracking.source})")
+    assert "\n" not in message and "Config:" not in message
     assert sent_nothing(rsps) == []
+
+
+def test_auth_failures_say_what_is_missing(monkeypatch, tmp_path):
+    from dbx_support import isolate_sdk_env
+    from trackbridge_databricks.auth import auth_failure
+    from trackbridge_databricks.settings import Settings
+
+    isolate_sdk_env(monkeypatch, token=None)
+    cfg = tmp_path / "databrickscfg"
+    cfg.write_text("[dev]\nhost = https://dbc-9.cloud.databricks.com\n")
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(cfg))
+    generic = ("default auth: cannot configure default credentials, please check https://docs."
+               "databricks.com/x to configure credentials. Config: profile=dev, config_file=x. "
+               "Env: DATABRICKS_CONFIG_FILE")
+    assert auth_failure(Settings(profile="prod"), generic).startswith(
+        f"cannot set up Databricks auth: profile 'prod' is not in {cfg}; add it (`databricks "
+        f"auth login --host <workspace-url> --profile prod`), ")
+    assert auth_failure(Settings(), generic).startswith(
+        "cannot set up Databricks auth: no workspace named (no host in [databricks], no "
+        f"DATABRICKS_HOST, no host in profile 'DEFAULT' of {cfg}); set host = ")
+    assert auth_failure(Settings(profile="dev"), generic).startswith(
+        "cannot set up Databricks auth for https://dbc-9.cloud.databricks.com: no credentials "
+        f"(no DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET in the "
+        f"environment, no token in profile 'dev' of {cfg}, no CLI login); ")
+    other = auth_failure(Settings(host=HOST), "default auth: azure-cli: refused (secret abcd1234)."
+                         " Config: host=x, token=***", ["abcd1234"])
+    assert other.startswith(f"cannot set up Databricks auth for {HOST}: azure-cli: refused "
+                            f"(secret ***); set DATABRICKS_TOKEN, ")
+    assert "Config:" not in other and "abcd1234" not in other
+
+
+def test_refused_credentials_name_the_target(rsps, project, tracking, tmp_path):
+    rsps.add(responses.GET, f"{HOST}/api/2.0/preview/scim/v2/Me", status=401,
+             json={"error_code": "UNAUTHENTICATED", "message": "Invalid access token."})
+    with pytest.raises(TrackbridgeError) as info:
+        job_for(make_target(tracking, tmp_path), project, tracking)
+    assert str(info.value).startswith("--on databricks: check the Databricks credentials on "
+                                      f"Databricks workspace {HOST} failed: ")
+    assert "Invalid access token" in str(info.value) and TOKEN not in str(info.value)
+    assert sent_nothing(rsps) == []
+
+
+def _subprocess_env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABRICKS_", "ARM_", "TRACKBRIDGE_"))}
+    # anything that tried the network anyway would meet a closed loopback port
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+               NO_PROXY="", DATABRICKS_CONFIG_FILE=os.devnull, HOME=str(tmp_path), **extra)
+    return env
+
+
+def test_missing_auth_is_the_only_line_on_stderr(project, tmp_path):
+    import subprocess
+
+    host = "https://dbc-12345678-9abc.cloud.databricks.com"
+    config = tmp_path / "tracking.toml"
+    config.write_text(f'backend = "databricks"\n[databricks]\nhost = "{host}"\n'
+                      f"retry_timeout_seconds = 1\n")
+    compute = tmp_path / "compute.toml"
+    compute.write_text(toml_table({"upload_to": UPLOAD, "serverless": True}))
+    args = [sys.executable, "-m", "trackbridge", "run", str(project), "--on", "databricks",
+            "--on-config", str(compute), "--config", str(config)]
+    for extra in ([], ["--dry-run"]):
+        done = subprocess.run(args + extra, capture_output=True, text=True, timeout=120,
+                              env=_subprocess_env(tmp_path))
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1, done.stderr  # one line, and nothing else
+        assert done.stderr.startswith(f"Error: --on databricks: cannot set up Databricks auth "
+                                      f"for {host}: no credentials (no DATABRICKS_TOKEN "), \
+            done.stderr
+        assert done.stderr.endswith(f"(auth comes from [databricks] of --config {config})\n")
+
+
+def test_the_sdks_warnings_reach_only_handlers_a_program_set_up(tmp_path):
+    """The SDK warns when the host has no metadata endpoint (every client it builds for such
+    a workspace): not on the terminal, but a program's own logging still gets it."""
+    import subprocess
+
+    code = ("import logging, sys\n"
+            "if sys.argv[1] == 'configured': logging.basicConfig()\n"
+            "from trackbridge_databricks.backend import DatabricksBackend\n"
+            "DatabricksBackend.from_config({'host': 'https://dbc-1.cloud.databricks.com', "
+            "'retry_timeout_seconds': 1}).client\n")
+    env = _subprocess_env(tmp_path, DATABRICKS_TOKEN=TOKEN)
+    quiet, configured = (subprocess.run([sys.executable, "-c", code, mode], capture_output=True,
+                                        text=True, timeout=120, env=env)
+                         for mode in ("plain", "configured"))
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert "Failed to automatically resolve config from host metadata" in configured.stderr
 
 
 def test_dry_run_shows_what_would_be_sent_and_sends_nothing(rsps, project, tracking, tmp_path):

@@ -30,7 +30,8 @@ def _echo(message: str) -> None:
               metavar="TARGET",
               help="Where the command runs: local, databricks, azureml or an installed target.")
 @click.option("--on-config", "--backend-config", "on_config", type=click.Path(dir_okay=False),
-              help="TOML file with the target's settings ([databricks] / [azureml] table).")
+              help="TOML or JSON file with the target's settings ([databricks] / [azureml] "
+                   "table; for databricks, also MLflow's cluster spec JSON).")
 @click.option("--detach", is_flag=True,
               help="Submit the job, print its id and URL, and return (remote targets).")
 @click.option("--dry-run", is_flag=True,

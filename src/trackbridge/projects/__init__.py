@@ -8,9 +8,10 @@ command in its own process group and reads its output, ``runner`` ties them to a
 Where the command runs is a *target* (``targets``: the interface; ``local``: this machine;
 platforms are plugins). The runner follows any target the same way (``follow``: output,
 Ctrl-C, status and exit code) and keeps the run (``tracking``). For platforms the core packs
-the project (``packing``), ships a bootstrap (``bootstrap``), lists requirements
-(``requirements``), builds wheels of installed code (``wheels``), reads growing logs
-(``logtail``) and holds what platform targets share (``remote``, ``targetconfig``).
+the project (``packing``; which files, by git's rules: ``selection``), ships a bootstrap
+(``bootstrap``), lists requirements (``requirements``), builds wheels of installed code
+(``wheels``), reads growing logs (``logtail``) and holds what platform targets share
+(``remote``, ``targetconfig``).
 PyYAML is imported here only, and only when a project is loaded.
 """
 

@@ -1,10 +1,13 @@
 """Pack a project directory into a deterministic tar.gz that its sha256 names.
 
-Left out: ``.git``, virtualenvs (``.venv``, ``venv``, any directory holding ``pyvenv.cfg``),
-``__pycache__`` and ``*.pyc``, local stores (``tbruns``, ``mlruns``, any directory holding a
-``trackbridge.db``) and whatever the project's ``.gitignore`` files exclude (each applies to
-its own directory and below, with git's rules, through ``pathspec``). Symlinks are stored
-as the files they point to when those lie inside the project, and left out otherwise.
+What goes in is :func:`~.selection.project_files`: inside a git work tree, git's own list
+(tracked files and untracked ones no ignore rule excludes: the repository's ``.gitignore``
+files, those above the project too, ``.git/info/exclude``, the global excludes file); outside
+git, the files the project's own ``.gitignore`` files do not exclude. Never: ``.git``,
+virtualenvs (``.venv``, ``venv``, any directory holding ``pyvenv.cfg``), ``__pycache__`` and
+``*.pyc``, local stores (``tbruns``, ``mlruns``, ``mlartifacts``, ``mlflow.db``, any directory
+holding a ``trackbridge.db``). Symlinks are stored as the files they point to when those lie
+inside the project, and left out otherwise.
 
 The archive is the same bytes for the same files: entries sorted, mtimes, owners and modes
 normalised, no gzip timestamp. So an unchanged project has the same name, and a target that
@@ -18,15 +21,24 @@ import hashlib
 import io
 import os
 import tarfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ProjectError
+from .selection import SKIP_DIRS, project_files, why_left_out
 
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "tbruns", "mlruns",
-                       ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"})
-_STORE_MARKERS = ("trackbridge.db", "pyvenv.cfg")
+__all__ = ["Archive", "SKIP_DIRS", "check_size", "human_size", "pack_project", "project_files",
+           "why_left_out"]
+
+
+def human_size(size: float) -> str:
+    """``812 B``, ``4.10 KB``, ``12.3 MB``, ``1.25 GB``: three significant digits (decimal
+    units, as ``max_archive_mb`` counts them)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale * 0.9995:  # 999,999 bytes: 1.00 MB, not 1000 KB
+            value = size / scale
+            return f"{value:.{2 if value < 10 else 1 if value < 100 else 0}f} {unit}"
+    return f"{size:g} B"
 
 
 @dataclass(frozen=True)
@@ -43,53 +55,7 @@ class Archive:
         return f"{self.sha256}.tar.gz"
 
     def describe(self) -> str:
-        return f"{len(self.files)} files, {self.size / 1e6:.2f} MB, sha256 {self.sha256}"
-
-
-def project_files(directory: Path) -> list[str]:
-    """The files of the project that are packed: relative POSIX paths, sorted."""
-    import pathspec
-
-    root = Path(directory).resolve()
-    found: list[str] = []
-    specs: list[tuple[str, pathspec.PathSpec]] = []  # (directory prefix, its .gitignore)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        rel_dir = here.relative_to(root).as_posix()
-        prefix = "" if rel_dir == "." else rel_dir + "/"
-        ignore = here / ".gitignore"
-        if ignore.is_file():
-            lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
-            specs.append((prefix, pathspec.GitIgnoreSpec.from_lines(lines)))
-
-        def ignored(rel: str, is_dir: bool) -> bool:
-            suffix = "/" if is_dir else ""
-            return any(rel.startswith(p) and spec.match_file(rel[len(p):] + suffix)
-                       for p, spec in specs)
-
-        keep = []
-        for name in sorted(dirnames):
-            path = here / name
-            if name in SKIP_DIRS or any((path / m).exists() for m in _STORE_MARKERS):
-                continue
-            if path.is_symlink() or ignored(prefix + name, True):
-                continue  # a symlinked directory is not descended into
-            keep.append(name)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            rel = prefix + name
-            path = here / name
-            if name.endswith((".pyc", ".pyo")) or ignored(rel, False):
-                continue
-            if path.is_symlink():
-                real = path.resolve()
-                if not real.is_file() or not real.is_relative_to(root):
-                    warnings.warn(f"not packing {rel}: a symlink to outside the project",
-                                  stacklevel=2)
-                    continue
-            if path.is_file():
-                found.append(rel)
-    return sorted(found)
+        return f"{len(self.files)} files, {human_size(self.size)}, sha256 {self.sha256}"
 
 
 def pack_project(directory: Path, dest_dir: Path) -> Archive:
@@ -121,8 +87,10 @@ def pack_project(directory: Path, dest_dir: Path) -> Archive:
 
 def check_size(archive: Archive, limit_mb: float, target: str, key: str = "max_archive_mb") -> None:
     """Refuse an archive over the configured limit, before anything is uploaded."""
-    if archive.size > limit_mb * 1_000_000:
+    limit = limit_mb * 1_000_000
+    if archive.size > limit:
         raise ProjectError(
-            f"--on {target}: the packed project is {archive.size / 1e6:.1f} MB, over the "
-            f"configured limit {key} = {limit_mb:g}; exclude data and outputs with .gitignore "
-            f"or raise {key} in [{target}] of the --on-config file")
+            f"--on {target}: the packed project is {human_size(archive.size)} "
+            f"({archive.size:,} bytes), over the configured limit {key} = {limit_mb:g} "
+            f"({human_size(limit)}); exclude data and outputs with .gitignore or raise {key} in "
+            f"[{target}] of the --on-config file")

@@ -36,6 +36,7 @@ from .envs import Environment, select_environment
 from .errors import ProjectError
 from .follow import LogSinks, follow, outcome
 from .gitinfo import git_state
+from .packing import project_files, why_left_out
 from .params import render_command, resolve_parameters
 from .process import Interrupts
 from .spec import EntryPoint, Project, load_project
@@ -101,8 +102,8 @@ def plan_run(directory: str | Path, entry_point: str = "main",
     """Load the project, check the parameters, render the command, pick the environment.
 
     For a target other than ``local``, ``path`` parameters (and ``uri`` ones without a
-    scheme) must be relative paths of project files (they travel with the project) or
-    locations the target's platform reads (:meth:`Target.remote_path`)."""
+    scheme) must be relative paths of files the packed project holds (they travel with it)
+    or locations the target's platform reads (:meth:`Target.remote_path`)."""
     project = load_project(directory)
     remote = target is not None and target.name != "local"
     if remote and env_manager is not None:
@@ -118,12 +119,26 @@ def plan_run(directory: str | Path, entry_point: str = "main",
 
 
 def _remote_path_rule(target: Target, project_dir: Path) -> Callable[[str, str], str]:
+    """A relative path of the project travels with it when the archive holds it (a file, or
+    a directory with packed files); one that exists here but is left out is an error saying
+    why. Anything else is the target's to judge (:meth:`Target.remote_path`)."""
+    packed: list[str] = []
+
     def rule(name: str, value: str) -> str:
         path = Path(value)
-        if value and not path.is_absolute() and ".." not in path.parts and \
-                (project_dir / path).exists():
-            return path.as_posix()  # a file of the project: it travels with it
-        return target.remote_path(name, value)
+        if not value or path.is_absolute() or ".." in path.parts or \
+                not (project_dir / path).exists():
+            return target.remote_path(name, value)
+        rel = path.as_posix()
+        if not packed:
+            packed.extend(project_files(project_dir))
+        if rel == "." or rel in packed or any(f.startswith(f"{rel}/") for f in packed):
+            return rel  # a file of the project: it travels with it
+        why, fix = why_left_out(project_dir, rel)
+        hint = getattr(target, "path_hint", "") or "the platform reads"
+        raise ValueError(f"{name!r} is a path parameter: {value!r} is left out of the packed "
+                         f"project ({why}), so the job on {target.name} would not find it; "
+                         f"{fix}, or pass a location {hint}")
 
     return rule
 

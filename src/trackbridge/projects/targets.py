@@ -108,6 +108,13 @@ class Target(ABC):
         and the tracking config. No network."""
         return cls()
 
+    @classmethod
+    def adopt_json(cls, data: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+        """For a ``.json`` ``--on-config`` without a ``"<name>"`` key: the ``[<name>]`` table
+        it stands for and what it was read as (e.g. MLflow's ``--backend-config`` for this
+        platform), or None when it is nothing this target knows."""
+        return None
+
     def check(self, plan: Plan) -> None:
         """Raise :class:`ProjectError` for anything that would fail remotely; called before
         :meth:`describe` and :meth:`submit`. May ask the platform (auth, cluster exists)."""
@@ -177,7 +184,15 @@ def open_target(name: str, tracking: Config, on_config: str | Path | None = None
         raise ProjectError(f"unknown --on target {name!r}; installed targets: "
                            f"{', '.join(sorted(classes))}{hint}")
     cls = classes[name]
-    return cls.from_config(read_target_table(cls, on_config), tracking)
+    table, adopted = read_target_table(cls, on_config)
+    try:
+        return cls.from_config(table, tracking)
+    except ProjectError as exc:
+        if adopted is None:
+            raise
+        raise ProjectError(f"{exc} (--on-config {on_config} was read as {adopted}; for more "
+                           f"settings, write {{\"{name}\": {{...}}}} with the keys of "
+                           f"[{name}])") from None
 
 
 def map_status(status: str, known: Mapping[str, str], what: str) -> str:

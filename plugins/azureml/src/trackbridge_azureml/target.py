@@ -14,6 +14,7 @@ them. Output is the job's ``user_logs/std_log.txt``, read from the run's artifac
 
 from __future__ import annotations
 
+import io
 import shlex
 import sys
 import tarfile
@@ -31,9 +32,11 @@ from trackbridge.projects.remote import JobLog, RemoteTarget
 from trackbridge.projects.targets import Job, JobState, Submission, map_status
 
 from .compute import CONFIG_KEYS, ComputeSettings, parse_compute
+from .quiet import no_stray_output, quiet_azure_ai_ml
 
 PLUGIN_DISTRIBUTION = "trackbridge-azureml"
 STD_LOG = "user_logs/std_log.txt"
+NEW_JOB_NAME = "<a new job name>"
 _STATUSES = {"Completed": FINISHED, "Failed": FAILED, "NotResponding": FAILED, "Paused": FAILED,
              "Canceled": KILLED}
 #: Tracking-config keys that say where and how *this* machine reaches the workspace.
@@ -77,6 +80,7 @@ class AzureMLTarget(RemoteTarget):
             with warnings.catch_warnings():  # azure-ai-ml's schemas warn at import
                 warnings.simplefilter("ignore")
                 from azure.ai.ml import MLClient
+            quiet_azure_ai_ml()
             sub, rg, ws = workspace_ids(self.backend, "--on azureml")
             self._client = MLClient(self.backend.credential, subscription_id=sub,
                                     resource_group_name=rg, workspace_name=ws,
@@ -153,7 +157,9 @@ class AzureMLTarget(RemoteTarget):
         from trackbridge.projects.requirements import pinned, project_requirements, python_version
 
         s = self.settings
-        if s.environment:  # azure-ai-ml resolves name@label only without the azureml: prefix
+        if s.environment:
+            # azure-ai-ml resolves "name@label" only without the azureml: prefix (with it, it
+            # looks up an environment named "azureml:name"); "azureml:name:version" as documented
             return s.environment if "@" in s.environment else f"azureml:{s.environment}"
         from azure.ai.ml.entities import Environment
 
@@ -180,6 +186,7 @@ class AzureMLTarget(RemoteTarget):
     def _command_job(self, job: Job, name: str) -> Any:
         from azure.ai.ml import command
 
+        quiet_azure_ai_ml()
         s = self.settings
         kwargs: dict[str, Any] = {"compute": s.compute} if s.compute else {
             "instance_type": s.instance_type, "instance_count": s.instance_count}
@@ -195,12 +202,12 @@ class AzureMLTarget(RemoteTarget):
             environment_variables={**s.environment_variables, "PYTHONUNBUFFERED": "1"}, **kwargs)
 
     def describe(self, job: Job) -> list[str]:
-        spec = self._command_job(job, "<a new job name>")
-        env = spec.environment if isinstance(spec.environment, str) else \
-            f"image {spec.environment.image}" + (
-                f" + conda {spec.environment.conda_file}" if spec.environment.conda_file else "")
-        where = f"compute {self.settings.compute}" if self.settings.compute else \
-            f"serverless {self.settings.instance_type} x {self.settings.instance_count}"
+        # What a submit sends: create_or_update turns the command() node into its CommandJob
+        # (``to_rest_job_object``: ``command._to_job()._to_rest_object()``); that job is shown
+        # with the SDK's own YAML serialisation (``Job.dump``), code and environment as they are
+        # before azure-ai-ml uploads / registers them.
+        yaml_text = io.StringIO()
+        self._command_job(job, NEW_JOB_NAME)._to_job().dump(yaml_text)
         digest, existing = self._code_state()
         there = f"already uploaded as code {existing}: not uploaded again" if existing else \
             "to upload: the workspace has no code with this hash"
@@ -208,10 +215,8 @@ class AzureMLTarget(RemoteTarget):
                 "code:         the project + .trackbridge/ (bootstrap, job config), the job's "
                 "code uploaded by azure-ai-ml",
                 f"              content hash {digest} ({there})",
-                f"job:          command job in experiment {job.experiment!r}, {where}",
-                f"command:      {spec.command}",
-                f"environment:  {env}",
-                f"variables:    {dict(spec.environment_variables)}"]
+                "job spec (ml_client.jobs.create_or_update; the name is made at submit):",
+                *yaml_text.getvalue().rstrip("\n").splitlines()]
 
     def _code_state(self) -> tuple[str, str | None]:
         """(content hash of the job's code, ``name:version`` of the workspace's code asset
@@ -248,7 +253,9 @@ class AzureMLTarget(RemoteTarget):
         spec = self._command_job(job, name)
         client = self.client
         try:
-            created = self._call(lambda: client.jobs.create_or_update(spec), "submit the job")
+            with no_stray_output():
+                created = self._call(lambda: client.jobs.create_or_update(spec),
+                                     "submit the job")
         except ProjectError:
             # the answer may have been lost after the job was made: a job of this name is ours
             created = self._find(name)

@@ -30,7 +30,8 @@ from trackbridge.mlflow_rest.retry import throttle_session
 from trackbridge.mlflow_rest.tracking import TrackingApi
 
 from . import artifacts, paths
-from .errors import install_log_redaction, redact, remove_log_redaction, translate
+from .auth import auth_failure, quiet_sdk_logs
+from .errors import install_log_redaction, remove_log_redaction, translate
 from .retry import RetryPolicy, Throttle
 from .settings import CONFIG_KEYS, Settings, parse_settings
 from .workspace import profile_name, workspace_host
@@ -141,17 +142,11 @@ class DatabricksBackend(RestBackend):
         for key in ("profile", "host", "auth_type"):
             if getattr(s, key):
                 kwargs[key] = getattr(s, key)
+        quiet_sdk_logs()
         try:
             client = WorkspaceClient(config=Config(**kwargs))
         except Exception as exc:  # the SDK raises ValueError when no auth method applies
-            where = f"host {s.host}" if s.host else f"profile {s.profile!r}" if s.profile else \
-                "the environment"
-            one_line = " ".join(redact(str(exc)).split())  # the SDK's text spans lines
-            raise ConfigError(
-                f"cannot set up Databricks auth for {where}: {one_line}. Set "
-                f"DATABRICKS_HOST and DATABRICKS_TOKEN, or name a profile of ~/.databrickscfg "
-                f"([databricks] profile = ...), or log in with `databricks auth login`"
-            ) from None
+            raise ConfigError(auth_failure(s, str(exc))) from None
         self._throttle(client)
         return client
 

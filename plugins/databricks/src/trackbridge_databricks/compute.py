@@ -1,5 +1,6 @@
 """The ``[databricks]`` table of ``--on-config``: where projects are uploaded, which compute
-runs them, how trackbridge gets onto it. Checked without any request."""
+runs them, how trackbridge gets onto it. Checked without any request (``new_cluster`` by
+:mod:`.cluster`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any, NamedTuple
 
 from trackbridge.projects import targetconfig as tc
 from trackbridge.projects.errors import ProjectError
+
+from .cluster import check_new_cluster
 
 WHERE = "[databricks] of --on-config"
 COMPUTE_KEYS = ("serverless", "new_cluster", "existing_cluster_id")
@@ -54,6 +57,8 @@ def parse_compute(table: Mapping[str, Any]) -> ComputeSettings:
     if compute == "new_cluster" and not isinstance(cluster, Mapping):
         raise ProjectError(f"{WHERE} new_cluster must be a table of the Jobs API's new_cluster "
                            f"fields (spark_version, node_type_id, num_workers, ...), got {cluster!r}")
+    if compute == "new_cluster":
+        check_new_cluster(cluster)
     version = table.get("environment_version", "2")
     if isinstance(version, int) and not isinstance(version, bool):
         version = str(version)
@@ -75,11 +80,30 @@ def parse_compute(table: Mapping[str, Any]) -> ComputeSettings:
     )
 
 
-def check_new_cluster(spec: Mapping[str, Any]) -> None:
-    """Unknown fields of ``new_cluster`` are typos: name them with the valid ones."""
+def from_mlflow_spec(data: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """MLflow's ``--backend-config`` for Databricks as a ``[databricks]`` table: a bare cluster
+    spec (``new_cluster``), or ``{"new_cluster": {...}, "libraries": [...]}`` whose pypi
+    libraries become ``libraries``. None for anything else."""
     import dataclasses
 
     from databricks.sdk.service.compute import ClusterSpec
 
-    valid = {f.name for f in dataclasses.fields(ClusterSpec)}
-    tc.check_keys(spec, valid, f"{WHERE} new_cluster")
+    if "new_cluster" in data and set(data) <= {"new_cluster", "libraries"}:
+        table: dict[str, Any] = {"new_cluster": data["new_cluster"]}
+        if data.get("libraries"):
+            table["libraries"] = [_pypi(lib) for lib in data["libraries"]]
+        return table, "MLflow's cluster spec with libraries (new_cluster, libraries)"
+    if data and set(data) <= {f.name for f in dataclasses.fields(ClusterSpec)}:
+        return {"new_cluster": dict(data)}, "MLflow's cluster spec (new_cluster)"
+    return None
+
+
+def _pypi(library: Any) -> str:
+    package = library.get("pypi", {}).get("package") if isinstance(library, Mapping) else None
+    if not isinstance(package, str) or not package or library["pypi"].get("repo") or \
+            len(library) != 1:
+        raise ProjectError(f"{WHERE}: library {library!r} of MLflow's cluster spec is not a "
+                           f"plain pypi package, the only kind trackbridge installs "
+                           f"([databricks] libraries); install it with an init script or a "
+                           f"cluster policy instead")
+    return package

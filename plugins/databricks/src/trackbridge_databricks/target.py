@@ -24,7 +24,7 @@ from trackbridge.projects.errors import ProjectError
 from trackbridge.projects.remote import JobLog, RemoteTarget
 from trackbridge.projects.targets import Job, JobState, Submission, map_status
 
-from .compute import CONFIG_KEYS, ComputeSettings, check_new_cluster, parse_compute
+from .compute import CONFIG_KEYS, ComputeSettings, from_mlflow_spec, parse_compute
 from .jobspec import bootstrap_parameters, idempotency_token, submit_request
 
 TAG_RUN_URL = "mlflow.databricks.runURL"
@@ -68,6 +68,10 @@ class DatabricksTarget(RemoteTarget):
     def from_config(cls, settings: Mapping[str, Any], tracking: Config) -> DatabricksTarget:
         return cls(parse_compute(settings), tracking)
 
+    @classmethod
+    def adopt_json(cls, data: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+        return from_mlflow_spec(data)
+
     def _call(self, fn: Callable[[], Any], what: str) -> Any:
         return self.backend.call(fn, what=what, safe=True)
 
@@ -82,14 +86,11 @@ class DatabricksTarget(RemoteTarget):
                 f"jobs cannot build; declare python_env (python_env.yaml) or ship a "
                 f"requirements.txt (for a container, set docker_image in new_cluster and drop "
                 f"{plan.project.env_kind} from MLproject)")
-        if s.new_cluster is not None:
-            check_new_cluster(s.new_cluster)
         self.pack(plan)
         self._dependencies = [*project_requirements(plan.project), *s.libraries]
         if s.install == "index":
             self._dependencies += pinned("trackbridge", PLUGIN_DISTRIBUTION)
-        client = self.backend.client  # ConfigError (one line) when no auth applies
-        self._call(lambda: client.current_user.me(), "check the Databricks credentials")
+        client = self._authenticated()
         if s.existing_cluster_id:
             from databricks.sdk.errors import InvalidParameterValue, NotFound
 
@@ -105,6 +106,19 @@ class DatabricksTarget(RemoteTarget):
                         f"page or use new_cluster / serverless in the --on-config file") from None
 
             self._call(cluster, "look up the cluster")
+
+    def _authenticated(self) -> Any:
+        """The workspace client, its credentials checked; missing or refused auth is one line
+        naming this target and the tracking config the auth comes from."""
+        from trackbridge.errors import BackendError, ConfigError
+
+        try:
+            client = self.backend.client
+            self._call(lambda: client.current_user.me(), "check the Databricks credentials")
+        except (ConfigError, BackendError) as exc:
+            raise ProjectError(f"--on databricks: {exc} (auth comes from [databricks] of "
+                               f"--config {self.tracking.source})") from None
+        return client
 
     # -- uploads --------------------------------------------------------------------------
     def _paths(self) -> dict[str, str]:
