@@ -221,7 +221,7 @@ def test_a_new_cluster_job_sends_the_cluster_libraries_and_timeout(rsps, project
                "custom_tags": {"ResourceClass": "SingleNode"}}
     target = make_target(tracking, tmp_path, serverless=None, new_cluster=cluster,
                          libraries=["pyarrow>=15"], timeout_seconds=3600)
-    target.submit(job_for(target, project, tracking))
+    send(target, job_for(target, project, tracking))
     (submit,) = calls_to(rsps, "/jobs/runs/submit")
     sent = json_body(submit.request)
     task = sent["tasks"][0]
@@ -236,7 +236,7 @@ def test_a_new_cluster_job_sends_the_cluster_libraries_and_timeout(rsps, project
                 "python_file": f"{UPLOAD}/bootstrap/bootstrap-{digest}.py",
                 "parameters": ["--archive", f"{UPLOAD}/projects/{target.archive.sha256}.tar.gz",
                                "--config-toml", task["spark_python_task"]["parameters"][3],
-                               "--run-id", RUN, "--",
+                               "--run-id", RUN, "--grace", "40", "--",
                                "python train.py --alpha 0.5 --data in.csv"]},
             "new_cluster": cluster,
             "libraries": [{"pypi": {"package": p}} for p in (
