@@ -98,13 +98,19 @@ def test_a_live_writer_whose_pid_the_reader_cannot_see_stays_running(tmp_path):
     assert LocalBackend(root).get_run(run_id).status == "FINISHED"
 
 
-def test_a_killed_writer_is_reported_and_stored_killed(tmp_path):
-    root = tmp_path / "store"
+def _killed_writer(root) -> str:
+    """The id of a run whose writer logged two points and was then killed (-9)."""
     proc = _start(TRAINER, str(root), "2", "0")
     run_id = proc.stdout.readline().strip()
     assert proc.stdout.readline().strip() == "logged", proc.stderr.read()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
+    return run_id
+
+
+def test_a_killed_writer_is_reported_and_stored_killed(tmp_path):
+    root = tmp_path / "store"
+    run_id = _killed_writer(root)
     assert LocalBackend(root).get_run(run_id).status == "KILLED"
     assert _stored_status(root, run_id) == "KILLED"
 
@@ -116,11 +122,7 @@ def test_the_web_ui_shows_a_killed_writers_run_killed_without_storing_it(tmp_pat
     from trackbridge.ui.app import create_app
 
     root = tmp_path / "store"
-    proc = _start(TRAINER, str(root), "2", "0")
-    run_id = proc.stdout.readline().strip()
-    assert proc.stdout.readline().strip() == "logged", proc.stderr.read()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    run_id = _killed_writer(root)
     app = create_app(LocalBackend(root), host="127.0.0.1", port=5005)
     with TestClient(app, base_url="http://127.0.0.1:5005") as client:
         assert client.get(f"/api/runs/{run_id}").json()["run"]["status"] == "KILLED"

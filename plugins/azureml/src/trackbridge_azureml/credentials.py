@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
+
+from trackbridge.library_logs import quiet_logger
 
 #: The token scope Azure ML's tracking and history services (and ARM) accept.
 SCOPE = "https://management.azure.com/.default"
@@ -33,7 +34,6 @@ class StaticTokenCredential:
         return "StaticTokenCredential(access_token=***)"
 
 
-_QUIET = logging.NullHandler()
 
 
 def build_credential(kind: str, *, managed_identity_client_id: str | None = None,
@@ -43,10 +43,8 @@ def build_credential(kind: str, *, managed_identity_client_id: str | None = None
         return StaticTokenCredential(access_token)
     import azure.identity as identity
 
-    # azure-identity logs each failed attempt as a warning, which Python prints to stderr when
-    # the program configured no logging: a second message beside the error that says it all.
-    # A handler of its own stops that print; handlers a program sets up still get the records.
-    logging.getLogger("azure.identity").addHandler(_QUIET)
+    # azure-identity logs each failed attempt as a warning: kept off the terminal
+    quiet_logger("azure.identity")
 
     client_id = managed_identity_client_id
     if kind == "default":

@@ -23,20 +23,22 @@ import re
 import sys
 from collections.abc import Iterator
 
-_QUIET = logging.NullHandler()
+from trackbridge.library_logs import is_quiet, quiet_logger
+
 _BLANK = re.compile(r"(?:\x1b\[[0-9;]*m|\s)*")
 
 
 def quiet_azure_ai_ml() -> None:
     """Call after importing ``azure.ai.ml`` (idempotent)."""
+    if is_quiet("azure.ai.ml"):  # done: what a program set since then stays
+        return
     logger = logging.getLogger("azure.ai.ml")
     for handler in list(logger.handlers):
         if type(handler) is logging.StreamHandler:  # azure-ai-ml's own, to stderr
             logger.removeHandler(handler)
-    if _QUIET not in logger.handlers:
-        logger.setLevel(logging.NOTSET)
-        logger.propagate = True
-        logger.addHandler(_QUIET)
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+    quiet_logger("azure.ai.ml")
 
 
 @contextlib.contextmanager

@@ -10,16 +10,15 @@ credentials.
 from __future__ import annotations
 
 import configparser
-import logging
 import os
 from pathlib import Path
 
+from trackbridge.library_logs import quiet_logger
 from trackbridge.redaction import redact
 
 from .settings import Settings
 from .workspace import profile_name, workspace_host
 
-_QUIET = logging.NullHandler()
 _NO_CREDENTIALS = "cannot configure default credentials"
 
 
@@ -27,10 +26,8 @@ def quiet_sdk_logs() -> None:
     """Keep databricks-sdk's warnings off the terminal: with no handler anywhere, Python prints
     a library's warnings to stderr, and the SDK warns on every client it builds for a workspace
     without host metadata ("Failed to automatically resolve config from host metadata ...").
-    A handler of its own stops that print; handlers a program sets up still get the records."""
-    logger = logging.getLogger("databricks.sdk")
-    if _QUIET not in logger.handlers:
-        logger.addHandler(_QUIET)
+    (:func:`trackbridge.library_logs.quiet_logger`)."""
+    quiet_logger("databricks.sdk")
 
 
 def config_file() -> Path:
